@@ -1,0 +1,98 @@
+# spotsweep build. Every library comes through pkg-config; `make deps` installs what is missing.
+# All of src/ except the two entry points goes into build/libspotsweep.a, which both binaries
+# and the check unit tests link against, so a new module needs no Makefile change.
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BUILD      ?= build
+BIN        ?= bin
+CC         ?= cc
+PKGS        = libcurl sqlite3 jansson libevent libpcre2-8 check
+DEB_PKGS    = pkg-config libcurl4-openssl-dev libsqlite3-dev libjansson-dev libevent-dev \
+              libpcre2-dev check
+WARN        = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+OPT        ?= -O2 -g
+EXTRA_CFLAGS ?=
+EXTRA_LDFLAGS ?=
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs libcurl sqlite3 jansson libevent libpcre2-8 2>/dev/null)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
+CFLAGS      = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
+LDLIBS      = $(PKG_LIBS) -lm -lpthread
+LDFLAGS    += $(EXTRA_LDFLAGS)
+
+MAINS       = src/main.c src/agent-main.c
+LIB_SRCS    = $(filter-out $(MAINS),$(wildcard src/*.c))
+LIB_OBJS    = $(LIB_SRCS:src/%.c=$(BUILD)/%.o)
+LIB         = $(BUILD)/libspotsweep.a
+CHECK_SRCS  = $(wildcard tests/check_*.c)
+CHECK_BINS  = $(CHECK_SRCS:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRCS  = $(wildcard tests/bench/*.c)
+BENCH_BINS  = $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps test unit integration sanitize bench demo install clean
+
+all: $(BIN)/spotsweep $(BIN)/spotsweep-agent
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/spotsweep: $(BUILD)/main.o $(LIB) | $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BIN)/spotsweep-agent: $(BUILD)/agent-main.o $(LIB) | $(BIN)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(CHECK_LIBS)
+
+$(BUILD)/bench/%: tests/bench/%.c $(LIB) | $(BUILD)/bench
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD) $(BIN) $(BUILD)/tests $(BUILD)/bench:
+	mkdir -p $@
+
+# Installs only when pkg-config misses something, so it is free on a set-up machine.
+deps:
+	@if pkg-config --exists $(PKGS) && command -v sqlite3 >/dev/null && command -v python3 >/dev/null; then :; else \
+	  echo "make deps: installing Debian packages"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEB_PKGS) sqlite3 python3 >/dev/null; \
+	fi
+
+unit: all $(CHECK_BINS)
+	@set -e; for t in $(CHECK_BINS); do echo "== $$t"; CK_FORK=yes $$t; done
+
+integration: all
+	@BIN=$(abspath $(BIN)) tests/integration/run-all.sh
+
+test: deps
+	$(MAKE) unit
+	$(MAKE) integration
+
+# A separate tree, so sanitized objects never mix with the normal build.
+sanitize: deps
+	$(MAKE) BUILD=build/sanitize BIN=build/sanitize/bin OPT="-O1 -g -fno-omit-frame-pointer" \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" unit integration
+
+bench: deps
+	$(MAKE) all $(BENCH_BINS)
+	@BIN=$(abspath $(BIN)) BENCH=$(abspath $(BUILD)/bench) tests/bench/run-all.sh
+
+demo: deps
+	$(MAKE) all
+	@contrib/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/spotsweep $(BIN)/spotsweep-agent $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build bin
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d)

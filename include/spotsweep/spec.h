@@ -1,0 +1,101 @@
+/* Sweep specs: parsing and validation of the JSON spec file into a struct spec. Every error
+ * names FILE:LINE:COLUMN, the key path, and what was expected; nothing is half-built. */
+#ifndef SPOTSWEEP_SPEC_H
+#define SPOTSWEEP_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+enum spec_method { METHOD_GRID, METHOD_RANDOM, METHOD_SOBOL, METHOD_BAYES, METHOD_MAX };
+
+enum dist_kind {
+	DIST_VALUE,			/* "value": one fixed value */
+	DIST_VALUES,			/* "values": a categorical list */
+	DIST_UNIFORM,			/* continuous [min, max) */
+	DIST_INT_UNIFORM,		/* integers min..max inclusive */
+	DIST_LOG_UNIFORM_VALUES,	/* exp(uniform(log min, log max)) */
+	DIST_Q_UNIFORM,			/* round(uniform(min, max) / q) * q */
+	DIST_NORMAL,			/* normal(mu, sigma) */
+	DIST_MAX
+};
+
+struct spec_param {
+	char		*name;
+	enum dist_kind	 kind;
+	json_t		*values;	/* DIST_VALUE/VALUES: array of the values (owned) */
+	double		 min, max;	/* bounds, where the distribution has them */
+	double		 q;		/* DIST_Q_UNIFORM step (default 1) */
+	double		 mu, sigma;	/* DIST_NORMAL (defaults 0, 1) */
+	long		 num;		/* grid points for a continuous range; 0 = unset */
+};
+
+struct spec_metric {
+	char	*name;
+	char	*pattern;	/* PCRE2 pattern with one capture group, or NULL */
+};
+
+enum early_stop_kind { EARLY_NONE, EARLY_MEDIAN, EARLY_HYPERBAND };
+
+struct spec {
+	char			*name;
+	char			*command;
+	enum spec_method	 method;
+	long			 max_trials;	/* 0 = unset (grid: all points) */
+	uint64_t		 seed;		/* default 0 */
+
+	struct spec_param	*params;	/* in spec order */
+	size_t			 nparams;
+
+	struct spec_metric	 objective;	/* metric.name / metric.pattern */
+	bool			 minimize;	/* metric.goal, default minimize */
+	struct spec_metric	*metrics;	/* extra "metrics" in spec order */
+	size_t			 nmetrics;
+
+	long			 max_failures;	  /* retry.max_failures, default 2 */
+	long			 max_preemptions; /* retry.max_preemptions, default 20 */
+	char			**fatal_patterns; /* retry.fatal_patterns */
+	size_t			 nfatal;
+
+	long			 checkpoint_keep; /* checkpoint.keep, default 3 */
+	long			 timeout_s;	  /* 0 = none */
+	double			 deadline;	  /* epoch seconds, 0 = none */
+
+	enum early_stop_kind	 early_stop;
+	long			 early_min_steps; /* median: min_steps; hyperband: min_iter */
+	long			 early_eta;	  /* hyperband eta, default 3 */
+	long			 early_max_iter;  /* hyperband max_iter, 0 = unset */
+
+	char			*text;		/* the file as submitted */
+};
+
+#define SPEC_MAX_FILE_BYTES	(4L * 1024 * 1024)
+#define SPEC_GRID_LIMIT		10000000ULL
+
+const char *spec_method_name(enum spec_method m);
+const char *dist_kind_name(enum dist_kind k);
+
+/* Parses and validates text (from file `path`, used in messages). On error returns -1 and sets
+ * *cause to "PATH:LINE:COL: key.path: what was expected" (caller frees). */
+int spec_parse(const char *path, const char *text, size_t len, struct spec **out, char **cause);
+/* Reads and parses a spec file. */
+int spec_load(const char *path, struct spec **out, char **cause);
+void spec_free(struct spec *s);
+
+/* Number of points of the grid over all parameters; false when it overflows uint64. */
+bool spec_grid_size(const struct spec *s, uint64_t *size);
+/* Number of trials expansion will produce before deduplication: the grid size (capped by
+ * max_trials when set) for grid, max_trials otherwise. */
+uint64_t spec_trial_count(const struct spec *s);
+
+/* Canonical JSON of the spec's parameter names in spec order, e.g. ["lr","batch_size"]. */
+char *spec_param_names_json(const struct spec *s);
+/* Canonical JSON of the metric names, objective first. */
+char *spec_metric_names_json(const struct spec *s);
+
+/* Finds the 1-based line and column of the value at key path `path` (components separated
+ * by '.', array indexes as numbers) in JSON text. False when the path is not there. */
+bool json_locate(const char *text, size_t len, const char *path, int *line, int *column);
+
+#endif
