@@ -21,16 +21,26 @@ double prng_uniform(struct prng *r);
 /* Standard normal deviate (Box-Muller; deterministic, uses no cached state). */
 double prng_normal(struct prng *r);
 
-/* A Sobol sequence generator over up to SOBOL_MAX_DIMS dimensions (Joe-Kuo direction numbers). */
-#define SOBOL_MAX_DIMS 21
+/* A Sobol sequence generator over up to SOBOL_MAX_DIMS dimensions (Joe-Kuo direction numbers,
+ * new-joe-kuo-6.21201), unscrambled, 32-bit, in Gray-code order. */
+#define SOBOL_MAX_DIMS 64
 struct sobol;
 struct sobol *sobol_create(unsigned dims);
 /* Writes the next point (dims values in [0,1)); the first call gives point index 0 (all 0). */
 void sobol_next(struct sobol *s, double *point);
 void sobol_free(struct sobol *s);
 
+/* Inverse of the standard normal CDF (Wichura's AS 241, ~1e-16 relative error); p <= 0 gives
+ * -HUGE_VAL and p >= 1 +HUGE_VAL. */
+double normal_quantile(double p);
+
 /* Maps u in [0,1) to a value of parameter p, appending its JSON form to b. */
 void expand_param_from_unit(const struct spec_param *p, double u, struct buf *b);
+/* Number of grid points of one parameter: value 1, values each, int_uniform every integer in
+ * [min,max], q_uniform every multiple of q in [min,max] (with "num": K, K evenly spaced ones,
+ * at most that many), uniform/log_uniform_values/normal "num"; 0 when a continuous range has
+ * no num. The grid size is the product over the parameters. */
+uint64_t expand_grid_points(const struct spec_param *p);
 
 struct expander;
 /* Returns NULL with *cause set when the spec cannot be expanded (method bayes). */

@@ -6,9 +6,12 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <sqlite3.h>
+#include <jansson.h>
 
 #include "spotsweep/spec.h"
+#include "spotsweep/util.h"
 
 struct store;
 
@@ -23,11 +26,21 @@ sqlite3 *store_db(struct store *st);
 /* synchronous=FULL for the daemon (a report is acknowledged only once on disk). */
 int store_set_sync(struct store *st, enum store_sync mode, char **cause);
 
+/* The newest schema version this build knows (PRAGMA user_version after migrations). */
+int store_schema_version(void);
+
 /* BEGIN IMMEDIATE / COMMIT / ROLLBACK. */
 int store_begin(struct store *st, char **cause);
 int store_commit(struct store *st, char **cause);
 void store_rollback(struct store *st);
 bool store_in_transaction(struct store *st);
+/* Starts one atomic operation: BEGIN IMMEDIATE when no transaction is open (*own set), else a
+ * SAVEPOINT inside the caller's transaction, so a failed operation never leaves half its
+ * writes in a group commit. Pair with store_op_end. */
+int store_op_begin(struct store *st, bool *own, char **cause);
+/* Ends it: on ok commits (own) or releases the savepoint; otherwise undoes the operation's
+ * writes. Returns -1 with *cause when the commit itself fails (nothing was then written). */
+int store_op_end(struct store *st, bool own, bool ok, char **cause);
 
 /* Returns a cached prepared statement for sql (reset, bindings cleared). The store owns it. */
 sqlite3_stmt *store_stmt(struct store *st, const char *sql, char **cause);
@@ -42,6 +55,11 @@ int store_event(struct store *st, int64_t sweep_id, int64_t trial_id, int64_t at
  * transaction; identical parameter sets are stored once. *ntrials is what was stored. */
 int store_sweep_create(struct store *st, const struct spec *s, const char *spec_path,
     int64_t *sweep_id, uint64_t *ntrials, char **cause);
+/* Adds one proposed trial to a sweep (bayes proposals): params is canonical JSON. *trial_id
+ * is 0 when an identical parameter set already exists in the sweep. Keeps the sweep's state
+ * counters right; the only way besides store_sweep_create to add trials. */
+int store_trial_add(struct store *st, int64_t sweep_id, const char *params,
+    int64_t *trial_id, char **cause);
 /* Finds an existing sweep with this name and identical spec text; 0 in *sweep_id if none. */
 int store_sweep_find(struct store *st, const char *name, const char *spec_text,
     int64_t *sweep_id, char **cause);
@@ -62,11 +80,26 @@ struct sweep_summary {
 	char		*best_params;	/* JSON object text */
 };
 void sweep_summary_clear(struct sweep_summary *s);
+/* Appends the summary as the contract's JSON object (`status --json`, GET /v1/sweeps/ID):
+ * {"sweep_id","name","trials","pending",...,"best":{"trial_id","value"}|null}. */
+void sweep_summary_json(const struct sweep_summary *s, struct buf *b);
+/* The same object as a jansson value (new reference). */
+json_t *sweep_summary_to_json(const struct sweep_summary *s);
 /* Fills s for sweep id; -1 with cause "no sweep N" when absent. */
 int store_sweep_summary(struct store *st, int64_t id, struct sweep_summary *s, char **cause);
 /* All sweep ids, oldest first. Caller frees *ids. */
 int store_sweep_ids(struct store *st, int64_t **ids, size_t *n, char **cause);
 /* Loads the parsed spec of a stored sweep (from its stored text). */
 int store_sweep_spec(struct store *st, int64_t id, struct spec **out, char **cause);
+
+/* Registers a worker (or re-registers one with the same name and pool): *id is its row. */
+int store_worker_register(struct store *st, const char *name, const char *pool,
+    const char *pool_class, const char *hostname, int slots, double now, int64_t *id,
+    char **cause);
+/* Records that a worker was heard from; -1 with cause "no worker N" when unknown. */
+int store_worker_seen(struct store *st, int64_t worker_id, double now, char **cause);
+
+/* Appends s as a JSON string (quoted, escaped; control characters as \uXXXX). */
+void json_add_string(struct buf *b, const char *s);
 
 #endif

@@ -1,0 +1,607 @@
+/* The scheduler's HTTP handlers: worker registration, leasing, heartbeats, checkpoints,
+ * finish reports, and the read-only sweep and worker views. Handlers are thin: they check
+ * their fields, call the trial state machine (trial.c), and reply through reply_json(). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "spotsweep/log.h"
+#include "spotsweep/server-impl.h"
+#include "spotsweep/trial.h"
+#include "spotsweep/util.h"
+#include "spotsweep/xmalloc.h"
+
+/* Metric points one report may carry; more is refused rather than half-stored. */
+#define MAX_POINTS_PER_REPORT 10000
+#define MAX_NAME_LEN 256
+#define MAX_LIST_LIMIT 10000
+
+const struct spec *
+server_sweep_spec(struct server *srv, int64_t sweep_id, char **cause)
+{
+	struct spec *s;
+	size_t i;
+
+	for (i = 0; i < srv->nsweeps; i++) {
+		if (srv->sweeps[i].sweep_id == sweep_id)
+			return srv->sweeps[i].spec;
+	}
+	if (store_sweep_spec(srv->st, sweep_id, &s, cause) != 0)
+		return NULL;
+	srv->sweeps = xreallocarray(srv->sweeps, srv->nsweeps + 1, sizeof *srv->sweeps);
+	srv->sweeps[srv->nsweeps].sweep_id = sweep_id;
+	srv->sweeps[srv->nsweeps].spec = s;
+	srv->nsweeps++;
+	return s;
+}
+
+/* Reads an integer field; false (and a 400 reply) when absent or mistyped. */
+static bool
+body_int(struct req_ctx *ctx, const char *key, bool required, int64_t *out)
+{
+	json_t *v = json_object_get(ctx->body, key);
+
+	if (v == NULL && !required)
+		return true;
+	if (!json_is_integer(v)) {
+		reply_error(ctx, 400, "field \"%s\": expected an integer", key);
+		return false;
+	}
+	*out = json_integer_value(v);
+	return true;
+}
+
+/* Reads an optional string field (NULL when absent or null). */
+static bool
+body_str(struct req_ctx *ctx, const char *key, size_t max_len, const char **out)
+{
+	json_t *v = json_object_get(ctx->body, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_string(v) || json_string_length(v) > max_len) {
+		reply_error(ctx, 400, "field \"%s\": expected a string of at most %zu bytes", key,
+		    max_len);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+/* Parses "metrics": [{"name","step","value","at"}...] into pts (the caller frees *pts;
+ * names point into the body). */
+static bool
+body_points(struct req_ctx *ctx, struct metric_point **pts, size_t *n)
+{
+	json_t *arr = json_object_get(ctx->body, "metrics"), *p;
+	size_t i;
+	double now = now_wall();
+
+	*pts = NULL;
+	*n = 0;
+	if (arr == NULL || json_is_null(arr))
+		return true;
+	if (!json_is_array(arr)) {
+		reply_error(ctx, 400, "field \"metrics\": expected an array");
+		return false;
+	}
+	if (json_array_size(arr) > MAX_POINTS_PER_REPORT) {
+		reply_error(ctx, 413, "field \"metrics\": more than %d points in one report",
+		    MAX_POINTS_PER_REPORT);
+		return false;
+	}
+	*pts = xcalloc(json_array_size(arr) + 1, sizeof **pts);
+	json_array_foreach(arr, i, p) {
+		json_t *name = json_object_get(p, "name"), *step = json_object_get(p, "step");
+		json_t *value = json_object_get(p, "value"), *at = json_object_get(p, "at");
+		struct metric_point *mp = &(*pts)[i];
+
+		if (!json_is_string(name) || json_string_length(name) == 0 ||
+		    json_string_length(name) > MAX_NAME_LEN || !json_is_integer(step) ||
+		    !json_is_number(value) || (at != NULL && !json_is_number(at))) {
+			reply_error(ctx, 400, "field \"metrics\" item %zu: expected {\"name\": string, "
+			    "\"step\": integer, \"value\": number, \"at\": number}", i);
+			free(*pts);
+			*pts = NULL;
+			return false;
+		}
+		mp->name = json_string_value(name);
+		mp->step = json_integer_value(step);
+		mp->value = json_number_value(value);
+		mp->at = at ? json_number_value(at) : now;
+		if (!isfinite(mp->value)) {
+			reply_error(ctx, 400, "field \"metrics\" item %zu: value is not finite", i);
+			free(*pts);
+			*pts = NULL;
+			return false;
+		}
+	}
+	*n = json_array_size(arr);
+	return true;
+}
+
+/* Maps a trial operation's result to a reply; true when it succeeded. */
+static bool
+trial_rc_reply(struct req_ctx *ctx, int rc, char *cause)
+{
+	switch (rc) {
+	case TRIAL_OK:
+		free(cause);
+		return true;
+	case TRIAL_ESTALE:
+		reply_error(ctx, 409, "attempt is not the trial's current one%s%s",
+		    cause ? ": " : "", cause ? cause : "");
+		break;
+	case TRIAL_ENOENT:
+		reply_error(ctx, 404, "no such trial");
+		break;
+	case TRIAL_EILLEGAL:
+		reply_error(ctx, 409, "%s", cause ? cause : "illegal transition");
+		break;
+	default:
+		log_error("trial %lld: %s", (long long)ctx->ids[0], cause ? cause : "error");
+		reply_error(ctx, 500, "the store failed");
+		break;
+	}
+	free(cause);
+	return false;
+}
+
+void
+api_healthz(struct req_ctx *ctx)
+{
+	reply_json(ctx, 200, json_pack("{s:b}", "ok", 1));
+}
+
+void
+api_register(struct req_ctx *ctx)
+{
+	struct server *srv = ctx->srv;
+	const char *name, *pool, *hostname;
+	const struct pool *p = NULL;
+	int64_t slots = 1, id;
+	char *cause = NULL;
+	double hb = srv->lease_timeout_s / 3;
+
+	if (!body_str(ctx, "name", MAX_NAME_LEN, &name) ||
+	    !body_str(ctx, "pool", MAX_NAME_LEN, &pool) ||
+	    !body_str(ctx, "hostname", MAX_NAME_LEN, &hostname) ||
+	    !body_int(ctx, "slots", false, &slots))
+		return;
+	if (name == NULL) {
+		reply_error(ctx, 400, "field \"name\": expected a string");
+		return;
+	}
+	if (slots < 1 || slots > 1024) {
+		reply_error(ctx, 400, "field \"slots\": expected 1 to 1024");
+		return;
+	}
+	if (pool != NULL && srv->cfg->npools > 0 &&
+	    (p = config_pool(srv->cfg, pool)) == NULL) {
+		reply_error(ctx, 400, "unknown pool \"%s\"", pool);
+		return;
+	}
+	if (store_worker_register(srv->st, name, pool, p ? pool_class_name(p->cls) : NULL,
+	    hostname, (int)slots, now_wall(), &id, &cause) != 0)
+		goto fail;
+	store_event(srv->st, 0, 0, 0, "worker.registered", name, &cause);
+	free(cause);
+	log_info("worker %lld registered: %s (pool %s, %lld slots)", (long long)id, name,
+	    pool ? pool : "-", (long long)slots);
+	reply_json(ctx, 200, json_pack("{s:I,s:f,s:f}", "worker_id", (json_int_t)id,
+	    "lease_timeout_s", srv->lease_timeout_s, "heartbeat_s", hb));
+	return;
+fail:
+	log_error("%s", cause);
+	free(cause);
+	reply_error(ctx, 500, "the store failed");
+}
+
+/* Fills the worker's pool facts for a lease; false with a reply when it is unknown. */
+static bool
+lease_worker(struct req_ctx *ctx, int64_t worker_id, struct lease_request *lr,
+    char **pool_name)
+{
+	struct server *srv = ctx->srv;
+	const struct pool *p;
+	sqlite3_stmt *stmt;
+	char *cause = NULL;
+
+	stmt = store_stmt(srv->st, "SELECT pool FROM workers WHERE id = ?", &cause);
+	if (stmt == NULL) {
+		log_error("%s", cause);
+		free(cause);
+		reply_error(ctx, 500, "the store failed");
+		return false;
+	}
+	sqlite3_bind_int64(stmt, 1, worker_id);
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		sqlite3_reset(stmt);
+		reply_error(ctx, 404, "unknown worker %lld (register first)", (long long)worker_id);
+		return false;
+	}
+	*pool_name = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? NULL :
+	    xstrdup((const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_reset(stmt);
+	lr->worker_id = worker_id;
+	lr->pool = *pool_name;
+	lr->gpus = 1;
+	if ((p = config_pool(srv->cfg, *pool_name)) != NULL) {
+		lr->pool_class = pool_class_name(p->cls);
+		lr->price_per_hour = p->price_per_hour;
+		lr->gpus = p->gpus_per_worker;
+	}
+	return true;
+}
+
+/* Notes that the worker was heard from; an unknown id is not an error for a report. */
+static void
+touch_worker(struct server *srv, int64_t worker_id)
+{
+	char *cause = NULL;
+
+	if (worker_id > 0 && store_worker_seen(srv->st, worker_id, now_wall(), &cause) != 0)
+		free(cause);
+}
+
+static json_t *
+lease_json(struct server *srv, const struct lease *l, const struct spec *s)
+{
+	json_t *doc, *metrics, *fatal;
+	json_error_t jerr;
+	size_t i;
+
+	metrics = json_object();
+	for (i = 0; i < s->nmetrics; i++)
+		json_object_set_new(metrics, s->metrics[i].name, s->metrics[i].pattern ?
+		    json_string(s->metrics[i].pattern) : json_null());
+	fatal = json_array();
+	for (i = 0; i < s->nfatal; i++)
+		json_array_append_new(fatal, json_string(s->fatal_patterns[i]));
+	doc = json_pack("{s:I,s:I,s:I,s:s,s:o,s:{s:s?,s:s?,s:s},s:o,s:o,s:I,s:I,s:s,s:o,s:f,s:f}",
+	    "sweep_id", (json_int_t)l->sweep_id,
+	    "trial_id", (json_int_t)l->trial_id,
+	    "attempt", (json_int_t)l->attempt,
+	    "command", s->command,
+	    "params", json_loads(l->params, 0, &jerr),
+	    "metric", "name", s->objective.name, "pattern", s->objective.pattern,
+	    "goal", s->minimize ? "minimize" : "maximize",
+	    "metrics", metrics,
+	    "fatal_patterns", fatal,
+	    "checkpoint_keep", (json_int_t)s->checkpoint_keep,
+	    "timeout_s", (json_int_t)s->timeout_s,
+	    "resume_from", l->resume_from ? l->resume_from : "",
+	    "checkpoints", l->checkpoints ? json_loads(l->checkpoints, 0, &jerr) : json_array(),
+	    "lease_timeout_s", srv->lease_timeout_s,
+	    "heartbeat_s", srv->lease_timeout_s / 3);
+	return doc;
+}
+
+void
+api_lease(struct req_ctx *ctx)
+{
+	struct server *srv = ctx->srv;
+	struct lease_request lr;
+	struct lease l;
+	const struct spec *s;
+	char *pool_name = NULL, *cause = NULL;
+	int64_t worker_id;
+	json_t *doc;
+	int rc;
+
+	if (!body_int(ctx, "worker_id", true, &worker_id))
+		return;
+	if (srv->draining) {
+		reply_error(ctx, 503, "the scheduler is shutting down");
+		return;
+	}
+	memset(&lr, 0, sizeof lr);
+	memset(&l, 0, sizeof l);
+	if (!lease_worker(ctx, worker_id, &lr, &pool_name))
+		return;
+	touch_worker(srv, worker_id);
+	lr.lease_timeout_s = srv->lease_timeout_s;
+	lr.now = now_wall();
+	rc = trial_lease(srv->st, &lr, &l, &cause);
+	if (rc < 0) {
+		log_error("lease: %s", cause);
+		free(cause);
+		reply_error(ctx, 500, "the store failed");
+		goto out;
+	}
+	if (rc == 0) {
+		reply_empty(ctx, 204);
+		goto out;
+	}
+	if ((s = server_sweep_spec(srv, l.sweep_id, &cause)) == NULL) {
+		log_error("sweep %lld: %s", (long long)l.sweep_id, cause);
+		free(cause);
+		reply_error(ctx, 500, "the sweep's spec cannot be read");
+		goto out;
+	}
+	doc = lease_json(srv, &l, s);
+	log_debug("leased trial %lld attempt %lld to worker %lld", (long long)l.trial_id,
+	    (long long)l.attempt, (long long)worker_id);
+	reply_json(ctx, 200, doc);
+out:
+	lease_clear(&l);
+	free(pool_name);
+}
+
+void
+api_heartbeat(struct req_ctx *ctx)
+{
+	struct server *srv = ctx->srv;
+	struct metric_point *pts;
+	size_t n;
+	int64_t attempt, worker_id = 0;
+	bool cancel = false;
+	char *cause = NULL;
+	int rc;
+
+	if (!body_int(ctx, "attempt", true, &attempt) ||
+	    !body_int(ctx, "worker_id", false, &worker_id) || !body_points(ctx, &pts, &n))
+		return;
+	rc = trial_heartbeat(srv->st, ctx->ids[0], attempt, pts, n, srv->lease_timeout_s,
+	    now_wall(), &cancel, &cause);
+	free(pts);
+	if (!trial_rc_reply(ctx, rc, cause))
+		return;
+	touch_worker(srv, worker_id);
+	reply_json(ctx, 200, json_pack("{s:b,s:b}", "ok", 1, "cancel", cancel));
+}
+
+void
+api_checkpoint(struct req_ctx *ctx)
+{
+	struct server *srv = ctx->srv;
+	const char *path;
+	int64_t attempt, step = 0;
+	char *cause = NULL;
+	int rc;
+
+	if (!body_int(ctx, "attempt", true, &attempt) || !body_int(ctx, "step", false, &step) ||
+	    !body_str(ctx, "path", 4096, &path))
+		return;
+	if (path == NULL || *path == '\0') {
+		reply_error(ctx, 400, "field \"path\": expected a non-empty string");
+		return;
+	}
+	rc = trial_checkpoint(srv->st, ctx->ids[0], attempt, path, step, now_wall(), &cause);
+	if (!trial_rc_reply(ctx, rc, cause))
+		return;
+	reply_json(ctx, 200, json_pack("{s:b}", "ok", 1));
+}
+
+void
+api_finish(struct req_ctx *ctx)
+{
+	struct server *srv = ctx->srv;
+	struct finish_report r;
+	struct metric_point *pts;
+	const char *outcome, *reason, *fatal, *log_tail;
+	int64_t attempt, exit_code = -1, worker_id = 0;
+	enum trial_state next;
+	char *cause = NULL;
+	size_t n;
+	int rc;
+
+	if (!body_int(ctx, "attempt", true, &attempt) ||
+	    !body_int(ctx, "exit_code", false, &exit_code) ||
+	    !body_int(ctx, "worker_id", false, &worker_id) ||
+	    !body_str(ctx, "outcome", 32, &outcome) || !body_str(ctx, "reason", 4096, &reason) ||
+	    !body_str(ctx, "fatal_match", 4096, &fatal) ||
+	    !body_str(ctx, "log_tail", 64 * 1024, &log_tail))
+		return;
+	memset(&r, 0, sizeof r);
+	if (outcome == NULL || !attempt_outcome_parse(outcome, &r.outcome) ||
+	    r.outcome == OUTCOME_RUNNING || r.outcome == OUTCOME_LOST) {
+		reply_error(ctx, 400, "field \"outcome\": expected succeeded, failed, preempted or "
+		    "cancelled");
+		return;
+	}
+	if (!body_points(ctx, &pts, &n))
+		return;
+	r.exit_code = (int)exit_code;
+	r.reason = reason;
+	r.fatal_match = fatal;
+	r.log_tail = log_tail;
+	r.pts = pts;
+	r.npts = n;
+	r.now = now_wall();
+	rc = trial_finish(srv->st, ctx->ids[0], attempt, &r, &next, &cause);
+	free(pts);
+	if (!trial_rc_reply(ctx, rc, cause))
+		return;
+	touch_worker(srv, worker_id);
+	log_info("trial %lld attempt %lld %s -> %s%s%s", (long long)ctx->ids[0],
+	    (long long)attempt, outcome, trial_state_name(next), reason ? ": " : "",
+	    reason ? reason : "");
+	reply_json(ctx, 200, json_pack("{s:b,s:s}", "ok", 1, "state", trial_state_name(next)));
+}
+
+void
+api_workers(struct req_ctx *ctx)
+{
+	struct server *srv = ctx->srv;
+	sqlite3_stmt *stmt;
+	char *cause = NULL;
+	json_t *arr = json_array();
+
+	stmt = store_stmt(srv->st, "SELECT id, name, pool, pool_class, slots, state, last_seen "
+	    "FROM workers ORDER BY id", &cause);
+	if (stmt == NULL) {
+		free(cause);
+		json_decref(arr);
+		reply_error(ctx, 500, "the store failed");
+		return;
+	}
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		char seen[32];
+
+		format_iso8601(seen, sqlite3_column_double(stmt, 6), false);
+		json_array_append_new(arr, json_pack("{s:I,s:s,s:s?,s:s?,s:I,s:s,s:s}",
+		    "worker_id", (json_int_t)sqlite3_column_int64(stmt, 0),
+		    "name", (const char *)sqlite3_column_text(stmt, 1),
+		    "pool", (const char *)sqlite3_column_text(stmt, 2),
+		    "class", (const char *)sqlite3_column_text(stmt, 3),
+		    "slots", (json_int_t)sqlite3_column_int64(stmt, 4),
+		    "state", (const char *)sqlite3_column_text(stmt, 5),
+		    "last_seen", seen));
+	}
+	sqlite3_reset(stmt);
+	reply_json(ctx, 200, arr);
+}
+
+void
+api_sweeps(struct req_ctx *ctx)
+{
+	struct server *srv = ctx->srv;
+	struct sweep_summary sum;
+	int64_t *ids = NULL;
+	size_t n = 0, i;
+	char *cause = NULL;
+	json_t *arr = json_array();
+
+	if (store_sweep_ids(srv->st, &ids, &n, &cause) != 0)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		if (store_sweep_summary(srv->st, ids[i], &sum, &cause) != 0)
+			goto fail;
+		json_array_append_new(arr, sweep_summary_to_json(&sum));
+		sweep_summary_clear(&sum);
+	}
+	free(ids);
+	reply_json(ctx, 200, arr);
+	return;
+fail:
+	log_error("%s", cause);
+	free(cause);
+	free(ids);
+	json_decref(arr);
+	reply_error(ctx, 500, "the store failed");
+}
+
+void
+api_sweep(struct req_ctx *ctx)
+{
+	struct sweep_summary sum;
+	char *cause = NULL;
+
+	if (store_sweep_summary(ctx->srv->st, ctx->ids[0], &sum, &cause) != 0) {
+		free(cause);
+		reply_error(ctx, 404, "no sweep %lld", (long long)ctx->ids[0]);
+		return;
+	}
+	reply_json(ctx, 200, sweep_summary_to_json(&sum));
+	sweep_summary_clear(&sum);
+}
+
+/* Reads a query parameter (decoded) into a malloc'd string or NULL. */
+static char *
+query_get(struct req_ctx *ctx, const char *key)
+{
+	struct evkeyvalq q;
+	const char *v;
+	char *out = NULL;
+
+	if (ctx->query == NULL)
+		return NULL;
+	memset(&q, 0, sizeof q);
+	if (evhttp_parse_query_str(ctx->query, &q) != 0)
+		return NULL;
+	if ((v = evhttp_find_header(&q, key)) != NULL)
+		out = xstrdup(v);
+	evhttp_clear_headers(&q);
+	return out;
+}
+
+void
+api_sweep_trials(struct req_ctx *ctx)
+{
+	struct server *srv = ctx->srv;
+	enum trial_state state;
+	sqlite3_stmt *stmt;
+	char *state_s = query_get(ctx, "state"), *after_s = query_get(ctx, "after");
+	char *limit_s = query_get(ctx, "limit"), *cause = NULL;
+	long long after = 0, limit = 1000;
+	json_error_t jerr;
+	json_t *arr;
+
+	if ((state_s != NULL && !trial_state_parse(state_s, &state)) ||
+	    (after_s != NULL && !safe_strtoll(after_s, &after)) ||
+	    (limit_s != NULL && (!safe_strtoll(limit_s, &limit) || limit < 1 ||
+	    limit > MAX_LIST_LIMIT))) {
+		reply_error(ctx, 400, "query: expected state=STATE, after=TRIAL_ID, limit=1..%d",
+		    MAX_LIST_LIMIT);
+		goto out;
+	}
+	stmt = store_stmt(srv->st, "SELECT id, state, attempts, preemptions, params, value, "
+	    "reason FROM trials WHERE sweep_id = ?1 AND id > ?2 AND (?3 IS NULL OR state = ?3) "
+	    "ORDER BY id LIMIT ?4", &cause);
+	if (stmt == NULL) {
+		log_error("%s", cause);
+		free(cause);
+		reply_error(ctx, 500, "the store failed");
+		goto out;
+	}
+	sqlite3_bind_int64(stmt, 1, ctx->ids[0]);
+	sqlite3_bind_int64(stmt, 2, after);
+	if (state_s != NULL)
+		sqlite3_bind_text(stmt, 3, trial_state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 4, limit);
+	arr = json_array();
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		json_t *o = json_pack("{s:I,s:s,s:I,s:I,s:o,s:o,s:s?}",
+		    "trial_id", (json_int_t)sqlite3_column_int64(stmt, 0),
+		    "state", (const char *)sqlite3_column_text(stmt, 1),
+		    "attempts", (json_int_t)sqlite3_column_int64(stmt, 2),
+		    "preemptions", (json_int_t)sqlite3_column_int64(stmt, 3),
+		    "params", json_loads((const char *)sqlite3_column_text(stmt, 4), 0, &jerr),
+		    "value", sqlite3_column_type(stmt, 5) == SQLITE_NULL ? json_null() :
+		    json_real(sqlite3_column_double(stmt, 5)),
+		    "reason", (const char *)sqlite3_column_text(stmt, 6));
+
+		if (o != NULL)
+			json_array_append_new(arr, o);
+	}
+	sqlite3_reset(stmt);
+	reply_json(ctx, 200, arr);
+out:
+	free(state_s);
+	free(after_s);
+	free(limit_s);
+}
+
+void
+server_tick(struct server *srv)
+{
+	char *cause = NULL;
+	bool own = !store_in_transaction(srv->st);
+	int n = 0;
+
+	if (own && store_begin(srv->st, &cause) != 0)
+		goto fail;
+	if (trial_expire_leases(srv->st, now_wall(), &n, &cause) != 0) {
+		if (own)
+			store_rollback(srv->st);
+		goto fail;
+	}
+	if (own && store_commit(srv->st, &cause) != 0) {
+		store_rollback(srv->st);
+		goto fail;
+	}
+	if (n > 0)
+		log_warn("%d lease%s expired: attempt%s lost, trial%s back to pending", n,
+		    n == 1 ? "" : "s", n == 1 ? "" : "s", n == 1 ? "" : "s");
+	return;
+fail:
+	log_error("tick: %s", cause);
+	free(cause);
+}

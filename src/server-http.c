@@ -1,0 +1,535 @@
+/* The scheduler's HTTP layer: the route table, the generic dispatcher that rejects unknown
+ * routes (404), wrong methods (405), missing tokens (401), oversized (413) and malformed (400)
+ * bodies before any handler runs, and the group commit: every write request of one loop
+ * iteration runs in one SQLite transaction (each in its own savepoint), and their replies are
+ * sent only after that transaction is committed with synchronous=FULL. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "spotsweep/log.h"
+#include "spotsweep/server-impl.h"
+#include "spotsweep/util.h"
+#include "spotsweep/xmalloc.h"
+
+struct route {
+	enum evhttp_cmd_type	 method;
+	const char		*pattern;	/* ":id" matches a positive integer segment */
+	int			 flags;
+	route_handler		*handler;
+};
+
+static const struct route routes[] = {
+	{ EVHTTP_REQ_GET,  "/healthz",                    ROUTE_PUBLIC, api_healthz },
+	{ EVHTTP_REQ_POST, "/v1/workers",                 ROUTE_WRITE,  api_register },
+	{ EVHTTP_REQ_GET,  "/v1/workers",                 0,            api_workers },
+	{ EVHTTP_REQ_POST, "/v1/lease",                   ROUTE_WRITE,  api_lease },
+	{ EVHTTP_REQ_POST, "/v1/trials/:id/heartbeat",    ROUTE_WRITE,  api_heartbeat },
+	{ EVHTTP_REQ_POST, "/v1/trials/:id/checkpoint",   ROUTE_WRITE,  api_checkpoint },
+	{ EVHTTP_REQ_POST, "/v1/trials/:id/finish",       ROUTE_WRITE,  api_finish },
+	{ EVHTTP_REQ_GET,  "/v1/sweeps",                  0,            api_sweeps },
+	{ EVHTTP_REQ_GET,  "/v1/sweeps/:id",              0,            api_sweep },
+	{ EVHTTP_REQ_GET,  "/v1/sweeps/:id/trials",       0,            api_sweep_trials },
+};
+
+static const char *
+status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Status";
+	}
+}
+
+static void
+send_now(struct evhttp_request *req, int status, const char *body)
+{
+	struct evbuffer *out;
+
+	if (status == 204 || body == NULL) {
+		evhttp_send_reply(req, status, status_reason(status), NULL);
+		return;
+	}
+	out = evbuffer_new();
+	evbuffer_add(out, body, strlen(body));
+	evbuffer_add(out, "\n", 1);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	    "application/json");
+	evhttp_send_reply(req, status, status_reason(status), out);
+	evbuffer_free(out);
+}
+
+/* A connection closed while its reply waited for the commit: forget the request, which
+ * libevent frees with the connection. */
+static void
+pending_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct server *srv = arg;
+	size_t i;
+
+	for (i = 0; i < srv->npending; i++) {
+		if (srv->pending[i].evcon == evcon)
+			srv->pending[i].req = NULL;
+	}
+}
+
+static void
+queue_reply(struct req_ctx *ctx, int status, char *body)
+{
+	struct server *srv = ctx->srv;
+	struct pending_reply *p;
+
+	ctx->replied = true;
+	ctx->status = status;
+	if (!store_in_transaction(srv->st)) {
+		send_now(ctx->req, status, body);
+		free(body);
+		return;
+	}
+	if (srv->npending == srv->cap_pending) {
+		srv->cap_pending = srv->cap_pending ? srv->cap_pending * 2 : 32;
+		srv->pending = xreallocarray(srv->pending, srv->cap_pending, sizeof *srv->pending);
+	}
+	p = &srv->pending[srv->npending++];
+	p->req = ctx->req;
+	p->evcon = evhttp_request_get_connection(ctx->req);
+	p->status = status;
+	p->body = body;
+	evhttp_connection_set_closecb(p->evcon, pending_conn_closed, srv);
+}
+
+void
+reply_json(struct req_ctx *ctx, int status, json_t *doc)
+{
+	char *body = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	json_decref(doc);
+	queue_reply(ctx, status, body != NULL ? body : xstrdup("null"));
+}
+
+void
+reply_error(struct req_ctx *ctx, int status, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+	json_t *doc;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	doc = json_pack("{s:s}", "error", msg);
+	free(msg);
+	reply_json(ctx, status, doc);
+}
+
+void
+reply_empty(struct req_ctx *ctx, int status)
+{
+	queue_reply(ctx, status, NULL);
+}
+
+/* Commits the batch, then answers its requests: 500 for all of them if the commit failed,
+ * since none of their changes is on disk. */
+static void
+commit_batch(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	char *cause = NULL;
+	bool ok = true;
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	srv->commit_scheduled = false;
+	if (store_in_transaction(srv->st)) {
+		if (store_commit(srv->st, &cause) != 0) {
+			log_error("commit failed: %s", cause);
+			free(cause);
+			store_rollback(srv->st);
+			ok = false;
+		}
+		srv->commits++;
+	}
+	for (i = 0; i < srv->npending; i++) {
+		struct pending_reply *p = &srv->pending[i];
+
+		if (p->req != NULL) {
+			evhttp_connection_set_closecb(p->evcon, NULL, NULL);
+			if (ok)
+				send_now(p->req, p->status, p->body);
+			else
+				send_now(p->req, 500, "{\"error\":\"the store could not commit\"}");
+		}
+		free(p->body);
+	}
+	srv->npending = 0;
+}
+
+/* Opens the batch transaction if needed and a savepoint for this request. */
+static int
+begin_write(struct server *srv)
+{
+	char *cause = NULL;
+
+	if (!store_in_transaction(srv->st)) {
+		if (store_begin(srv->st, &cause) != 0) {
+			log_error("%s", cause);
+			free(cause);
+			return -1;
+		}
+	}
+	if (!srv->commit_scheduled) {
+		srv->commit_scheduled = true;
+		event_active(srv->commit_ev, EV_TIMEOUT, 0);
+	}
+	if (sqlite3_exec(store_db(srv->st), "SAVEPOINT req", NULL, NULL, NULL) != SQLITE_OK) {
+		log_error("savepoint: %s", sqlite3_errmsg(store_db(srv->st)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Keeps or undoes this request's changes. A handler that answered with an error status
+ * changed nothing that should stay. */
+static void
+end_write(struct server *srv, bool keep)
+{
+	sqlite3 *db = store_db(srv->st);
+
+	if (!keep)
+		sqlite3_exec(db, "ROLLBACK TO req", NULL, NULL, NULL);
+	sqlite3_exec(db, "RELEASE req", NULL, NULL, NULL);
+}
+
+/* Matches path against pattern, collecting :id segments. */
+static bool
+route_match(const char *pattern, const char *path, int64_t ids[2])
+{
+	int nid = 0;
+
+	while (*pattern != '\0' && *path != '\0') {
+		if (pattern[0] == ':') {
+			long long v = 0;
+			const char *start = path;
+
+			while (*path >= '0' && *path <= '9') {
+				if (v > (INT64_MAX - 9) / 10)
+					return false;
+				v = v * 10 + (*path++ - '0');
+			}
+			if (path == start || v <= 0 || nid >= 2)
+				return false;
+			ids[nid++] = v;
+			while (*pattern != '\0' && *pattern != '/')
+				pattern++;
+			continue;
+		}
+		if (*pattern++ != *path++)
+			return false;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+/* Constant-time comparison so the token cannot be guessed byte by byte from timings. */
+static bool
+token_matches(const char *want, const char *got)
+{
+	size_t lw = strlen(want), lg = strlen(got), i;
+	unsigned char diff = (unsigned char)(lw != lg);
+
+	for (i = 0; i < lw; i++)
+		diff |= (unsigned char)(want[i] ^ (i < lg ? got[i] : 0));
+	return diff == 0;
+}
+
+static bool
+authorized(struct server *srv, struct evhttp_request *req)
+{
+	const char *h;
+
+	if (srv->token == NULL)
+		return true;
+	h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return false;
+	return token_matches(srv->token, h + 7);
+}
+
+static void
+dispatch(struct evhttp_request *req, void *arg)
+{
+	struct server *srv = arg;
+	struct req_ctx ctx;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	const struct route *r = NULL;
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	bool path_known = false;
+	struct evbuffer *in;
+	json_error_t jerr;
+	size_t i, len;
+	int64_t ids[2];
+
+	srv->requests++;
+	memset(&ctx, 0, sizeof ctx);
+	ctx.srv = srv;
+	ctx.req = req;
+	if (path == NULL || *path == '\0')
+		path = "/";
+	for (i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+		if (!route_match(routes[i].pattern, path, ids))
+			continue;
+		path_known = true;
+		if (routes[i].method == method) {
+			r = &routes[i];
+			memcpy(ctx.ids, ids, sizeof ids);
+			break;
+		}
+	}
+	if (r == NULL) {
+		if (path_known)
+			reply_error(&ctx, 405, "method not allowed for %s", path);
+		else
+			reply_error(&ctx, 404, "no such resource: %s", path);
+		return;
+	}
+	if (!(r->flags & ROUTE_PUBLIC) && !authorized(srv, req)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		    "Bearer");
+		reply_error(&ctx, 401, "missing or wrong bearer token");
+		return;
+	}
+	in = evhttp_request_get_input_buffer(req);
+	len = evbuffer_get_length(in);
+	if (len > SERVER_MAX_BODY) {
+		reply_error(&ctx, 413, "request body larger than %d bytes", SERVER_MAX_BODY);
+		return;
+	}
+	if (method == EVHTTP_REQ_POST) {
+		const char *data = len ? (const char *)evbuffer_pullup(in, -1) : "";
+
+		ctx.body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+		if (ctx.body == NULL) {
+			reply_error(&ctx, 400, "malformed JSON at line %d column %d: %s",
+			    jerr.line, jerr.column, jerr.text);
+			return;
+		}
+		if (!json_is_object(ctx.body)) {
+			json_decref(ctx.body);
+			reply_error(&ctx, 400, "the request body must be a JSON object");
+			return;
+		}
+	}
+	ctx.query = uri ? evhttp_uri_get_query(uri) : NULL;
+	if (r->flags & ROUTE_WRITE) {
+		if (begin_write(srv) != 0) {
+			json_decref(ctx.body);
+			reply_error(&ctx, 500, "the store is not available");
+			return;
+		}
+		r->handler(&ctx);
+		end_write(srv, ctx.replied && ctx.status < 400);
+	} else
+		r->handler(&ctx);
+	json_decref(ctx.body);
+	if (!ctx.replied)
+		reply_error(&ctx, 500, "internal error: no reply");
+}
+
+bool
+address_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+int
+split_host_port(const char *addr, char **host, int *port, char **cause)
+{
+	const char *colon;
+	long p;
+	char *ps;
+
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+
+		if (end == NULL || end[1] != ':') {
+			*cause = xasprintf("bad address %s (expected [V6]:PORT)", addr);
+			return -1;
+		}
+		*host = xstrndup(addr + 1, (size_t)(end - addr - 1));
+		colon = end + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (colon == NULL || colon == addr) {
+			*cause = xasprintf("bad address %s (expected HOST:PORT)", addr);
+			return -1;
+		}
+		*host = xstrndup(addr, (size_t)(colon - addr));
+	}
+	ps = xstrdup(colon + 1);
+	if (!safe_strtol(ps, &p) || p < 0 || p > 65535) {
+		*cause = xasprintf("bad port in %s", addr);
+		free(ps);
+		free(*host);
+		*host = NULL;
+		return -1;
+	}
+	free(ps);
+	*port = (int)p;
+	return 0;
+}
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_tick(arg);
+}
+
+int
+server_create(struct event_base *base, struct store *st, const struct config *cfg,
+    const char *listen, const char *token, struct server **out, char **cause)
+{
+	struct server *srv;
+	struct evhttp_bound_socket *sock;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char *host = NULL, ip[INET6_ADDRSTRLEN];
+	int port;
+	double tick_s;
+	struct timeval tv;
+
+	if (event_base_get_npriorities(base) < SERVER_PRIORITIES) {
+		*cause = xasprintf("internal error: the event base needs %d priorities",
+		    SERVER_PRIORITIES);
+		return -1;
+	}
+	if (split_host_port(listen, &host, &port, cause) != 0)
+		return -2;
+	if (!address_is_loopback(host) && token == NULL) {
+		*cause = xasprintf("refusing to listen on non-loopback address %s without a token "
+		    "(set token_file or --token-file)", listen);
+		free(host);
+		return -2;
+	}
+	srv = xcalloc(1, sizeof *srv);
+	srv->base = base;
+	srv->st = st;
+	srv->cfg = cfg;
+	srv->token = token ? xstrdup(token) : NULL;
+	srv->lease_timeout_s = cfg->lease_timeout_s;
+	srv->http = evhttp_new(base);
+	evhttp_set_max_body_size(srv->http, SERVER_MAX_BODY);
+	evhttp_set_max_headers_size(srv->http, SERVER_MAX_HEADERS);
+	evhttp_set_timeout(srv->http, 60);
+	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(srv->http, dispatch, srv);
+	sock = evhttp_bind_socket_with_handle(srv->http, strcmp(host, "localhost") == 0 ?
+	    "127.0.0.1" : host, (ev_uint16_t)port);
+	if (sock == NULL) {
+		*cause = xasprintf("cannot listen on %s: %s", listen,
+		    errno == EADDRINUSE ? "address already in use" : strerror(errno));
+		free(host);
+		server_free(srv);
+		return -1;
+	}
+	if (getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+			snprintf(srv->address, sizeof srv->address, "[%s]:%d", ip,
+			    ntohs(s6->sin6_port));
+		} else {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+			snprintf(srv->address, sizeof srv->address, "%s:%d", ip,
+			    ntohs(s4->sin_port));
+		}
+	}
+	free(host);
+	/* The commit runs after every request callback of the iteration: a lower priority
+	 * than the I/O events that carry the requests. */
+	srv->commit_ev = event_new(base, -1, 0, commit_batch, srv);
+	event_priority_set(srv->commit_ev, SERVER_PRIORITIES - 1);
+	tick_s = srv->lease_timeout_s / 4;
+	if (tick_s > 1)
+		tick_s = 1;
+	if (tick_s < 0.05)
+		tick_s = 0.05;
+	tv.tv_sec = (long)tick_s;
+	tv.tv_usec = (long)((tick_s - (double)tv.tv_sec) * 1e6);
+	srv->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, srv);
+	event_add(srv->tick_ev, &tv);
+	*out = srv;
+	return 0;
+}
+
+const char *
+server_address(const struct server *srv)
+{
+	return srv->address;
+}
+
+void
+server_drain(struct server *srv)
+{
+	srv->draining = true;
+	if (srv->commit_scheduled)
+		commit_batch(-1, 0, srv);
+}
+
+void
+server_free(struct server *srv)
+{
+	size_t i;
+
+	if (srv == NULL)
+		return;
+	if (srv->npending > 0 || store_in_transaction(srv->st))
+		commit_batch(-1, 0, srv);
+	if (srv->tick_ev != NULL)
+		event_free(srv->tick_ev);
+	if (srv->commit_ev != NULL)
+		event_free(srv->commit_ev);
+	if (srv->http != NULL)
+		evhttp_free(srv->http);
+	for (i = 0; i < srv->nsweeps; i++)
+		spec_free(srv->sweeps[i].spec);
+	free(srv->sweeps);
+	free(srv->pending);
+	free(srv->token);
+	free(srv);
+}
