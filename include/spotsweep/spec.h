@@ -83,8 +83,17 @@ int spec_parse(const char *path, const char *text, size_t len, struct spec **out
 int spec_load(const char *path, struct spec **out, char **cause);
 void spec_free(struct spec *s);
 
-/* Number of points of the grid over all parameters; false when it overflows uint64. */
+/* Number of points of the grid over all parameters; false when it overflows uint64 or a
+ * continuous parameter has no grid (no "num"). */
 bool spec_grid_size(const struct spec *s, uint64_t *size);
+/* Grid points of one parameter: 1 for value, the list for values, max-min+1 for int_uniform,
+ * num for a continuous range; q_uniform without num has one point per multiple of q in
+ * [min, max] (see spec_q_steps). False when the parameter has no finite grid. */
+bool spec_param_grid_count(const struct spec_param *p, uint64_t *n);
+/* q_uniform's grid without num: the points k*q for kmin <= k <= kmax, the multiples of q
+ * inside [min, max] (with a 1e-9 relative slack, so min 0.3 and q 0.1 start at k = 3).
+ * False when there is none or k does not fit exactly in a double. */
+bool spec_q_steps(const struct spec_param *p, int64_t *kmin, int64_t *kmax);
 /* Number of trials expansion will produce before deduplication: the grid size (capped by
  * max_trials when set) for grid, max_trials otherwise. */
 uint64_t spec_trial_count(const struct spec *s);
@@ -94,8 +103,30 @@ char *spec_param_names_json(const struct spec *s);
 /* Canonical JSON of the metric names, objective first. */
 char *spec_metric_names_json(const struct spec *s);
 
+/* Command placeholders: "{NAME}" is replaced by lookup(NAME, arg), shell-quoted; "{{" and
+ * "}}" stand for literal braces. lookup returns NULL for an unknown name. Appends the result
+ * to out; -1 with *cause on an unknown placeholder, an empty "{}" or a stray brace. */
+struct buf;
+typedef const char *(*spec_lookup_fn)(const char *name, void *arg);
+int spec_command_render(const char *command, spec_lookup_fn lookup, void *arg,
+    struct buf *out, char **cause);
+
 /* Finds the 1-based line and column of the value at key path `path` (components separated
- * by '.', array indexes as numbers) in JSON text. False when the path is not there. */
+ * by '.', array indexes as numbers) in JSON text. False when the path is not there. Columns
+ * count bytes. The root value is the path "". */
 bool json_locate(const char *text, size_t len, const char *path, int *line, int *column);
+/* Like json_locate, but the position of the key (its opening quote) that ends path: where an
+ * unknown key is reported. */
+bool json_locate_key(const char *text, size_t len, const char *path, int *line, int *column);
+/* Finds the first object key that repeats an earlier key of the same object: its path
+ * (*path, caller frees), its position and the earlier one's. False when there is none. */
+bool json_find_duplicate(const char *text, size_t len, char **path, int *line, int *column,
+    int *first_line, int *first_column);
+/* The key path the text was in where a syntax error hit byte `offset` (caller frees; "" at
+ * the top level), or NULL when the scanner found no trouble up to there. *where is the
+ * offset to report: the start of the offending token when the scanner knows it, else offset. */
+char *json_error_path(const char *text, size_t len, size_t offset, size_t *where);
+/* The 1-based line and byte column of offset in text (offset len is the end of the text). */
+void json_line_column(const char *text, size_t len, size_t offset, int *line, int *column);
 
 #endif

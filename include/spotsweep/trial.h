@@ -7,8 +7,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <jansson.h>
 
 #include "spotsweep/store.h"
+#include "spotsweep/util.h"
 
 enum trial_state {
 	TRIAL_PENDING,
@@ -49,8 +51,14 @@ bool trial_transition_legal(enum trial_state from, enum trial_state to);
 /* True for succeeded, pruned, abandoned, cancelled. */
 bool trial_state_final(enum trial_state s);
 
+/* Every operation below is atomic on its own: inside the caller's transaction it runs in a
+ * savepoint (undone on error, the caller's transaction left open); with no transaction open
+ * it begins and commits its own (store_op_begin). A refused operation changes nothing. */
+
 /* Changes a trial's state inside the caller's transaction, checking legality against the
- * stored state, and records a "trial.<state>" event with reason. */
+ * stored state, and records a "trial.<state>" event with reason. For moves with no other
+ * consequence (running -> pruned by an early-termination policy, administrative moves);
+ * leasing, finishing, cancelling and retrying have their own functions below. */
 int trial_transition(struct store *st, int64_t trial_id, enum trial_state to,
     const char *reason, char **cause);
 
@@ -71,6 +79,7 @@ struct lease {
 	char	*resume_from;	/* newest checkpoint, "" if none */
 	char	*checkpoints;	/* JSON array, newest first */
 	double	 lease_expires;
+	int64_t	 preemptions;	/* the trial's interruptions so far */
 };
 void lease_clear(struct lease *l);
 
@@ -95,7 +104,7 @@ int trial_heartbeat(struct store *st, int64_t trial_id, int64_t attempt,
     const struct metric_point *pts, size_t npts, double lease_timeout_s, double now,
     bool *cancel, char **cause);
 
-/* Records a checkpoint reported by the current attempt. */
+/* Records a checkpoint reported by the current attempt. step < 0 means none given. */
 int trial_checkpoint(struct store *st, int64_t trial_id, int64_t attempt, const char *path,
     int64_t step, double now, char **cause);
 
@@ -116,7 +125,9 @@ struct finish_report {
 int trial_finish(struct store *st, int64_t trial_id, int64_t attempt,
     const struct finish_report *r, enum trial_state *next, char **cause);
 
-/* Ends every running attempt whose lease expired before now as `lost`. *n = how many. */
+/* Ends every running attempt whose lease expired before now as `lost` (a lost attempt
+ * spends the preemption budget, with its own reason), and abandons, a bounded batch per
+ * call, the pending trials of sweeps whose deadline has passed. *n = attempts ended. */
 int trial_expire_leases(struct store *st, double now, int *n, char **cause);
 
 /* Cancels every pending and running trial of a sweep (running attempts end `cancelled` once
@@ -125,5 +136,35 @@ int trial_cancel_sweep(struct store *st, int64_t sweep_id, int64_t *n, char **ca
 int trial_cancel(struct store *st, int64_t trial_id, char **cause);
 /* abandoned -> pending, with a fresh failure budget. */
 int trial_retry(struct store *st, int64_t trial_id, char **cause);
+
+/* One stored trial as listings show it. Strings belong to the listing and are valid only
+ * during the callback; times and value are absent when has_* is false / 0. */
+struct trial_row {
+	int64_t			 id;
+	int64_t			 sweep_id;
+	enum trial_state	 state;
+	int64_t			 attempts;
+	int64_t			 preemptions;
+	int64_t			 failures;
+	bool			 has_value;
+	double			 value;
+	const char		*params;	/* JSON object */
+	const char		*last_metrics;	/* JSON object or NULL */
+	const char		*reason;	/* may be NULL */
+	const char		*last_pool;	/* may be NULL */
+	double			 runtime_s, gpu_hours, cost_usd;
+	double			 started_at, finished_at;	/* 0 = not yet */
+};
+typedef int trial_row_fn(const struct trial_row *r, void *arg);
+/* Calls fn for each trial of the sweep in id order, only those in state `only` unless it is
+ * TRIAL_STATE_MAX. fn returning nonzero stops the walk and is returned. fn must not use the
+ * store. -1 with *cause on a database error. */
+int trial_foreach(struct store *st, int64_t sweep_id, enum trial_state only, trial_row_fn *fn,
+    void *arg, char **cause);
+/* Appends the listing object {"trial_id","state","attempts","preemptions","params","value",
+ * "reason"} (`trials --json`, GET /v1/sweeps/ID/trials); params is embedded as stored. */
+void trial_row_json(const struct trial_row *r, struct buf *b);
+/* The same object as a jansson value (new reference). */
+json_t *trial_row_to_json(const struct trial_row *r);
 
 #endif
