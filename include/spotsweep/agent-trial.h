@@ -20,6 +20,10 @@
 #define AGENT_LOG_TAIL		4096
 /* How long output is still read after the trial's process ended. */
 #define AGENT_DRAIN_S		2.0
+/* Grace given to a trial whose output matched a fatal pattern. */
+#define AGENT_FATAL_GRACE_S	5.0
+/* Unacknowledged points kept per attempt while the scheduler is unreachable. */
+#define AGENT_MAX_POINTS	1000000
 
 enum agent_trial_phase {
 	AGENT_TRIAL_RUNNING,	/* the process is alive */
@@ -156,6 +160,9 @@ char *agent_trial_reason(const struct agent_trial *t);
 /* True when the attempt failed soon after it started (for the broken-machine guard). */
 bool agent_trial_quick_failure(const struct agent_trial *t, double within_s);
 
+/* A JSON array of at most max_points of the outbox's points, oldest first; *n says how many.
+ * Caller decrefs. */
+json_t *agent_trial_points_json(const struct agent_trial *t, size_t max_points, size_t *n);
 /* Drops the first n points of the outbox (they were acknowledged). */
 void agent_trial_points_sent(struct agent_trial *t, size_t n);
 /* Records an acknowledged checkpoint as the newest kept one and deletes, from the trial's
