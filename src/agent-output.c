@@ -548,7 +548,9 @@ agent_buf_add_utf8_sanitized(struct buf *b, const void *data, size_t len)
 	const unsigned char	*p = data;
 	size_t			 i = 0, n;
 
+	/* buf_reserve() alone leaves a fresh buffer unterminated. */
 	buf_reserve(b, len);
+	b->data[b->len] = '\0';
 	while (i < len) {
 		n = utf8_seq_len(p + i, len - i);
 		if (n == 0 || p[i] == '\0') {

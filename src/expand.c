@@ -9,8 +9,8 @@
  *
  * Methods:
  *  - grid: the cartesian product of each parameter's points, the first parameter varying
- *    slowest and the last fastest, like Python's itertools.product. See grid_points() for
- *    the points of each distribution. Stops after max_trials when that is set.
+ *    slowest and the last fastest, like Python's itertools.product. See expand_grid_points()
+ *    for the points of each distribution. Stops after max_trials when that is set.
  *  - random: max_trials trials; each trial draws one uniform per parameter, in spec order,
  *    from a single xoshiro256** stream seeded with the spec's seed, and maps it through
  *    expand_param_from_unit(). A fixed "value" parameter takes no draw, so adding or
@@ -269,6 +269,10 @@ emit_unit(const struct slot *sl, double u, struct buf *b)
 	case DIST_VALUE:
 	case DIST_VALUES:
 		n = json_array_size(p->values);
+		if (n == 0) {		/* the parser refuses this; never index past the end */
+			buf_add(b, "null", 4);
+			return;
+		}
 		i = (size_t)(u * (double)n);
 		if (i >= n)
 			i = n - 1;
@@ -302,7 +306,7 @@ emit_unit(const struct slot *sl, double u, struct buf *b)
 	default:
 		abort();
 	}
-	buf_add_double(b, v);
+	buf_add_double(b, v + 0.0);	/* -0 prints as 0 */
 }
 
 /* Maps u in [0,1) to a value of parameter p, appending its JSON form to b. */
@@ -409,12 +413,12 @@ emit_grid_point(const struct spec_param *p, uint64_t i, uint64_t n, int qdigits,
 	default:
 		abort();
 	}
-	buf_add_double(b, v);
+	buf_add_double(b, v + 0.0);	/* -0 prints as 0 */
 }
 
 /* --- the expander --------------------------------------------------------------------- */
 
-/* Renders n texts into the slot's arena, text i by render(i). */
+/* Renders the texts of the slot's n grid points (grid) or values into one arena. */
 static void
 slot_render(struct slot *sl, uint64_t n, bool grid)
 {
@@ -480,6 +484,11 @@ expander_create(const struct spec *s, char **cause)
 	for (i = 0; i < s->nparams; i++) {
 		sl = &e->slots[i];
 		slot_prepare(sl, &s->params[i]);
+		if ((sl->p->kind == DIST_VALUE || sl->p->kind == DIST_VALUES) &&
+		    json_array_size(sl->p->values) == 0) {
+			*cause = xasprintf("parameters.%s: \"values\" is empty", sl->p->name);
+			goto fail;
+		}
 		if (sl->drawn)
 			e->ndrawn++;
 
@@ -494,12 +503,9 @@ expander_create(const struct spec *s, char **cause)
 		if (s->method == METHOD_GRID) {
 			sl->npoints = expand_grid_points(sl->p);
 			if (sl->npoints == 0) {
-				*cause = xasprintf("parameters.%s: %s", sl->p->name,
-				    sl->p->kind == DIST_VALUES ? "\"values\" is empty" :
-				    "a grid over a continuous range needs \"num\"");
-				buf_free(&key);
-				expander_free(e);
-				return NULL;
+				*cause = xasprintf("parameters.%s: a grid over a continuous "
+				    "range needs \"num\"", sl->p->name);
+				goto fail;
 			}
 			if (sl->npoints <= GRID_TEXT_CACHE_MAX)
 				slot_render(sl, sl->npoints, true);
@@ -515,8 +521,7 @@ expander_create(const struct spec *s, char **cause)
 		if (e->ndrawn > SOBOL_MAX_DIMS) {
 			*cause = xasprintf("method sobol supports at most %d parameters that "
 			    "vary (this spec has %u)", SOBOL_MAX_DIMS, e->ndrawn);
-			expander_free(e);
-			return NULL;
+			goto fail;
 		}
 		if (e->ndrawn > 0) {
 			e->sobol = sobol_create(e->ndrawn);
@@ -528,6 +533,10 @@ expander_create(const struct spec *s, char **cause)
 		break;
 	}
 	return e;
+
+fail:
+	expander_free(e);
+	return NULL;
 }
 
 /* Appends grid point sl->at of slot sl. */

@@ -328,6 +328,7 @@ static const struct utf8_case utf8_cases[] = {
 	{ "\xf0\x9f\x98\x80!", 5, "\xf0\x9f\x98\x80!" },
 	{ "\xf4\x90\x80\x80", 4, "????" },
 	{ "\x80\xbf", 2, "??" },
+	{ "", 0, "" },
 };
 
 START_TEST(test_utf8_sanitize)

@@ -44,8 +44,10 @@ enum agent_stop {
 	AGENT_STOP_MAX
 };
 
+struct agent_report_ctx;
+
 struct agent_point {
-	char	*name;
+	const char *name;	/* interned in the trial's names */
 	int64_t	 step;
 	double	 value;
 	double	 at;		/* wall clock */
@@ -90,6 +92,7 @@ struct agent_trial {
 	bool			 kill_sent;
 	int			 wait_status;
 	bool			 exited;	/* wait_status is valid */
+	bool			 reaped;
 	char			*start_error;	/* set when the trial could not start */
 
 	enum agent_stop		 stop;
@@ -97,9 +100,12 @@ struct agent_trial {
 	char			*fatal_match;
 
 	/* Outbox. One request in flight at a time keeps the reports in order. */
-	struct agent_point	*points;
+	struct agent_point	*points;	/* unsent: points[points_off .. +npoints) */
+	size_t			 points_off;
 	size_t			 npoints;
 	size_t			 points_cap;
+	char			**names;	/* metric names, each stored once */
+	size_t			 nnames;
 	uint64_t		 points_dropped;
 	struct agent_ckpt	*ckq;		/* checkpoint reports not yet acknowledged */
 	size_t			 nckq;
@@ -112,6 +118,10 @@ struct agent_trial {
 	double			 retry_at;
 	struct agent_backoff	 backoff;
 	bool			 finish_done;	/* acknowledged, refused, or not to be sent */
+	int			 inflight_kind;	/* agent-report.c's request kind */
+	unsigned		 report_failures;	/* in a row, for quieter logs */
+	struct agent_report_ctx	*rctx;
+	bool			 end_noted;	/* the loop has counted its end */
 
 	struct agent_trial	*next;
 };
@@ -139,6 +149,11 @@ bool agent_trial_read(struct agent_trial *t, double now);
 /* Notes the end of the trial's process without blocking. When it ended, the rest of its
  * process group is killed and the phase becomes DRAINING. */
 void agent_trial_check_exit(struct agent_trial *t, double now);
+
+/* Ends an attempt that was never spawned, for reason why (a lease that arrived while the
+ * agent was already stopping). */
+void agent_trial_abort(struct agent_trial *t, enum agent_stop why, const char *reason_text,
+    double now);
 
 /* Asks the trial to stop: SIGTERM to its process group, SIGKILL after grace_s (0: at once).
  * reason_text is kept for preemption reports (may be NULL). */

@@ -28,7 +28,7 @@ struct spec_param {
 	double		 min, max;	/* bounds, where the distribution has them */
 	double		 q;		/* DIST_Q_UNIFORM step (default 1) */
 	double		 mu, sigma;	/* DIST_NORMAL (defaults 0, 1) */
-	long		 num;		/* grid points for a continuous range; 0 = unset */
+	long		 num;		/* grid points (for int_uniform/q_uniform at most their lattice); 0 = unset */
 };
 
 struct spec_metric {
@@ -83,17 +83,9 @@ int spec_parse(const char *path, const char *text, size_t len, struct spec **out
 int spec_load(const char *path, struct spec **out, char **cause);
 void spec_free(struct spec *s);
 
-/* Number of points of the grid over all parameters; false when it overflows uint64 or a
- * continuous parameter has no grid (no "num"). */
+/* Number of points of the grid over all parameters (each counted by expand_grid_points());
+ * false when the product overflows uint64 or a continuous parameter has no "num". */
 bool spec_grid_size(const struct spec *s, uint64_t *size);
-/* Grid points of one parameter: 1 for value, the list for values, max-min+1 for int_uniform,
- * num for a continuous range; q_uniform without num has one point per multiple of q in
- * [min, max] (see spec_q_steps). False when the parameter has no finite grid. */
-bool spec_param_grid_count(const struct spec_param *p, uint64_t *n);
-/* q_uniform's grid without num: the points k*q for kmin <= k <= kmax, the multiples of q
- * inside [min, max] (with a 1e-9 relative slack, so min 0.3 and q 0.1 start at k = 3).
- * False when there is none or k does not fit exactly in a double. */
-bool spec_q_steps(const struct spec_param *p, int64_t *kmin, int64_t *kmax);
 /* Number of trials expansion will produce before deduplication: the grid size (capped by
  * max_trials when set) for grid, max_trials otherwise. */
 uint64_t spec_trial_count(const struct spec *s);

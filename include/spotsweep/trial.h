@@ -56,9 +56,10 @@ bool trial_state_final(enum trial_state s);
  * it begins and commits its own (store_op_begin). A refused operation changes nothing. */
 
 /* Changes a trial's state inside the caller's transaction, checking legality against the
- * stored state, and records a "trial.<state>" event with reason. For moves with no other
- * consequence (running -> pruned by an early-termination policy, administrative moves);
- * leasing, finishing, cancelling and retrying have their own functions below. */
+ * stored state, and records a "trial.<state>" event with reason. Only for the moves into
+ * pruned, abandoned or cancelled (an early-termination policy pruning a running trial; its
+ * open attempt ends when the worker hears `cancel`); moves into running, succeeded or
+ * pending are TRIAL_EILLEGAL here: trial_lease, trial_finish and trial_retry make them. */
 int trial_transition(struct store *st, int64_t trial_id, enum trial_state to,
     const char *reason, char **cause);
 

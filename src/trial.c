@@ -1,0 +1,1255 @@
+/* The trial state machine. A trial is pending, running, or in one of the final states
+ * succeeded, pruned, abandoned, cancelled; each attempt to run it is a row in attempts whose
+ * outcome stays NULL while it runs. Every state change goes through set_state(), which checks
+ * the transition table, updates the sweep's per-state counters and records a "trial.<state>"
+ * event in the same transaction; the operations (lease, heartbeat, checkpoint, finish, lease
+ * expiry, cancel, retry) decide the transition and write its consequences.
+ *
+ * Staleness is by attempt number: trials.attempts is the current attempt, and a report for
+ * any other attempt, or for one already closed, is refused with TRIAL_ESTALE and changes
+ * nothing. A cancelled or pruned trial's open attempt is still current, so its agent hears
+ * `cancel` on its next heartbeat and its finish closes the attempt. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "spotsweep/store-impl.h"
+#include "spotsweep/trial.h"
+#include "spotsweep/xmalloc.h"
+
+/* The sweeps.n_<state> counter update below numbers the states in enum order. */
+_Static_assert(TRIAL_PENDING == 0 && TRIAL_RUNNING == 1 && TRIAL_SUCCEEDED == 2 &&
+    TRIAL_PRUNED == 3 && TRIAL_ABANDONED == 4 && TRIAL_CANCELLED == 5 &&
+    TRIAL_STATE_MAX == 6, "sweep counters follow enum trial_state");
+
+/* Pending trials abandoned per call once their sweep's deadline passed: keeps a tick short. */
+#define DEADLINE_BATCH	5000
+/* Failure backoff: 5 s doubling per failure, at most 5 minutes. */
+#define BACKOFF_BASE_S	5.0
+#define BACKOFF_MAX_S	300.0
+
+static const char *const state_names[TRIAL_STATE_MAX] = {
+	"pending", "running", "succeeded", "pruned", "abandoned", "cancelled"
+};
+
+static const char *const outcome_names[OUTCOME_MAX] = {
+	"running", "succeeded", "failed", "preempted", "lost", "cancelled", "pruned"
+};
+
+/* legal[from][to]: the whole machine. */
+static const bool legal[TRIAL_STATE_MAX][TRIAL_STATE_MAX] = {
+	[TRIAL_PENDING] = {
+		[TRIAL_RUNNING] = true,		/* leased */
+		[TRIAL_ABANDONED] = true,	/* the sweep's deadline passed */
+		[TRIAL_CANCELLED] = true,
+	},
+	[TRIAL_RUNNING] = {
+		[TRIAL_PENDING] = true,		/* failed, preempted or lost: retried */
+		[TRIAL_SUCCEEDED] = true,
+		[TRIAL_PRUNED] = true,		/* early termination */
+		[TRIAL_ABANDONED] = true,	/* budget spent, fatal pattern, deadline */
+		[TRIAL_CANCELLED] = true,
+	},
+	[TRIAL_ABANDONED] = {
+		[TRIAL_PENDING] = true,		/* the retry command */
+	},
+};
+
+/* What the operations need to know about a trial and its sweep. */
+struct trial_ctx {
+	int64_t			 id;
+	int64_t			 sweep_id;
+	enum trial_state	 state;
+	int64_t			 attempts;
+	int64_t			 preemptions;
+	int64_t			 failures;
+	bool			 sweep_active;
+	bool			 sweep_cancelled;
+	double			 deadline;	/* 0 = none */
+	int64_t			 max_failures;
+	int64_t			 max_preemptions;
+	int64_t			 checkpoint_keep;
+	char			*objective;	/* NULL when the spec has none */
+	char			*last_metrics;	/* NULL when none yet */
+};
+
+static void
+ctx_clear(struct trial_ctx *c)
+{
+	free(c->objective);
+	free(c->last_metrics);
+	memset(c, 0, sizeof *c);
+}
+
+const char *
+trial_state_name(enum trial_state s)
+{
+	return (unsigned)s < TRIAL_STATE_MAX ? state_names[s] : "unknown";
+}
+
+bool
+trial_state_parse(const char *name, enum trial_state *out)
+{
+	int i;
+
+	for (i = 0; i < TRIAL_STATE_MAX; i++) {
+		if (strcmp(name, state_names[i]) == 0) {
+			*out = (enum trial_state)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *
+attempt_outcome_name(enum attempt_outcome o)
+{
+	return (unsigned)o < OUTCOME_MAX ? outcome_names[o] : "unknown";
+}
+
+bool
+attempt_outcome_parse(const char *name, enum attempt_outcome *out)
+{
+	int i;
+
+	for (i = 0; i < OUTCOME_MAX; i++) {
+		if (strcmp(name, outcome_names[i]) == 0) {
+			*out = (enum attempt_outcome)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+bool
+trial_transition_legal(enum trial_state from, enum trial_state to)
+{
+	if ((unsigned)from >= TRIAL_STATE_MAX || (unsigned)to >= TRIAL_STATE_MAX)
+		return false;
+	return legal[from][to];
+}
+
+bool
+trial_state_final(enum trial_state s)
+{
+	return s == TRIAL_SUCCEEDED || s == TRIAL_PRUNED || s == TRIAL_ABANDONED ||
+	    s == TRIAL_CANCELLED;
+}
+
+void
+lease_clear(struct lease *l)
+{
+	if (l == NULL)
+		return;
+	free(l->params);
+	free(l->resume_from);
+	free(l->checkpoints);
+	memset(l, 0, sizeof *l);
+}
+
+/* Loads a trial with its sweep's budgets. TRIAL_ENOENT with cause when absent. */
+static int
+load_trial(struct store *st, int64_t trial_id, struct trial_ctx *c, char **cause)
+{
+	sqlite3_stmt *stmt;
+	const char *state, *sweep_state;
+	int rc;
+
+	memset(c, 0, sizeof *c);
+	stmt = store_stmt(st, "SELECT t.sweep_id, t.state, t.attempts, t.preemptions, t.failures,"
+	    " s.state, s.deadline, s.max_failures, s.max_preemptions, s.checkpoint_keep,"
+	    " s.objective, t.last_metrics FROM trials t JOIN sweeps s ON s.id = t.sweep_id"
+	    " WHERE t.id = ?", cause);
+	if (stmt == NULL)
+		return TRIAL_ERROR;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	rc = store_step_row(st, stmt, "reading a trial", cause);
+	if (rc <= 0) {
+		if (rc < 0)
+			return TRIAL_ERROR;
+		*cause = xasprintf("no trial %lld", (long long)trial_id);
+		return TRIAL_ENOENT;
+	}
+	c->id = trial_id;
+	c->sweep_id = sqlite3_column_int64(stmt, 0);
+	state = (const char *)sqlite3_column_text(stmt, 1);
+	if (state == NULL || !trial_state_parse(state, &c->state)) {
+		*cause = xasprintf("trial %lld has an unknown state", (long long)trial_id);
+		sqlite3_reset(stmt);
+		return TRIAL_ERROR;
+	}
+	c->attempts = sqlite3_column_int64(stmt, 2);
+	c->preemptions = sqlite3_column_int64(stmt, 3);
+	c->failures = sqlite3_column_int64(stmt, 4);
+	sweep_state = (const char *)sqlite3_column_text(stmt, 5);
+	c->sweep_active = sweep_state != NULL && strcmp(sweep_state, "active") == 0;
+	c->sweep_cancelled = sweep_state != NULL && strcmp(sweep_state, "cancelled") == 0;
+	c->deadline = sqlite3_column_double(stmt, 6);
+	c->max_failures = sqlite3_column_int64(stmt, 7);
+	c->max_preemptions = sqlite3_column_int64(stmt, 8);
+	c->checkpoint_keep = sqlite3_column_int64(stmt, 9);
+	c->objective = store_column_strdup(stmt, 10);
+	c->last_metrics = store_column_strdup(stmt, 11);
+	sqlite3_reset(stmt);
+	return TRIAL_OK;
+}
+
+/* Marks the sweep done once nothing is pending or running (and, for bayes, every trial it
+ * may propose has been proposed). */
+static int
+sweep_check_done(struct store *st, int64_t sweep_id, double now, char **cause)
+{
+	sqlite3_stmt *stmt;
+
+	stmt = store_stmt(st, "UPDATE sweeps SET state = 'done', finished_at = ?2 WHERE id = ?1"
+	    " AND state = 'active' AND n_pending = 0 AND n_running = 0 AND n_trials > 0 AND"
+	    " (method <> 'bayes' OR (max_trials > 0 AND n_trials >= max_trials))", cause);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, sweep_id);
+	sqlite3_bind_double(stmt, 2, now);
+	if (store_step_done(st, stmt, "finishing a sweep", cause) != 0)
+		return -1;
+	if (sqlite3_changes(store_db(st)) == 1)
+		return store_event(st, sweep_id, 0, 0, "sweep.done", NULL, cause);
+	return 0;
+}
+
+/* Moves n trials of a sweep between counters, in the statement that also knows nothing of
+ * the trials themselves: callers pair it with the trials UPDATE. */
+static int
+count_move(struct store *st, int64_t sweep_id, enum trial_state from, enum trial_state to,
+    int64_t n, char **cause)
+{
+	sqlite3_stmt *stmt;
+
+	stmt = store_stmt(st, "UPDATE sweeps SET"
+	    " n_pending = n_pending + ?4 * ((?3 = 0) - (?2 = 0)),"
+	    " n_running = n_running + ?4 * ((?3 = 1) - (?2 = 1)),"
+	    " n_succeeded = n_succeeded + ?4 * ((?3 = 2) - (?2 = 2)),"
+	    " n_pruned = n_pruned + ?4 * ((?3 = 3) - (?2 = 3)),"
+	    " n_abandoned = n_abandoned + ?4 * ((?3 = 4) - (?2 = 4)),"
+	    " n_cancelled = n_cancelled + ?4 * ((?3 = 5) - (?2 = 5))"
+	    " WHERE id = ?1", cause);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, sweep_id);
+	sqlite3_bind_int(stmt, 2, (int)from);
+	sqlite3_bind_int(stmt, 3, (int)to);
+	sqlite3_bind_int64(stmt, 4, n);
+	return store_step_done(st, stmt, "counting trial states", cause);
+}
+
+/* The one place a trial's state changes: checks the table, writes state, reason and
+ * finished_at, keeps the sweep's counters, logs the change, and finishes or reopens the
+ * sweep. attempt goes into the event (0 = none). */
+static int
+set_state(struct store *st, struct trial_ctx *c, enum trial_state to, const char *reason,
+    int64_t attempt, double now, char **cause)
+{
+	sqlite3_stmt *stmt;
+	struct buf detail = { 0 };
+	char kind[32];
+	int rc;
+
+	if (!trial_transition_legal(c->state, to)) {
+		*cause = xasprintf("trial %lld is %s and cannot become %s", (long long)c->id,
+		    trial_state_name(c->state), trial_state_name(to));
+		return TRIAL_EILLEGAL;
+	}
+	stmt = store_stmt(st, "UPDATE trials SET state = ?3, reason = ?4,"
+	    " finished_at = CASE WHEN ?5 THEN ?6 ELSE NULL END WHERE id = ?1 AND state = ?2",
+	    cause);
+	if (stmt == NULL)
+		return TRIAL_ERROR;
+	sqlite3_bind_int64(stmt, 1, c->id);
+	store_bind_text(stmt, 2, trial_state_name(c->state));
+	store_bind_text(stmt, 3, trial_state_name(to));
+	store_bind_text(stmt, 4, reason);
+	sqlite3_bind_int(stmt, 5, trial_state_final(to));
+	sqlite3_bind_double(stmt, 6, now);
+	if (store_step_done(st, stmt, "changing a trial's state", cause) != 0)
+		return TRIAL_ERROR;
+	if (sqlite3_changes(store_db(st)) != 1) {
+		*cause = xasprintf("trial %lld changed state underneath", (long long)c->id);
+		return TRIAL_ERROR;
+	}
+	if (count_move(st, c->sweep_id, c->state, to, 1, cause) != 0)
+		return TRIAL_ERROR;
+	buf_adds(&detail, "{\"from\":");
+	json_add_string(&detail, trial_state_name(c->state));
+	if (reason != NULL) {
+		buf_adds(&detail, ",\"reason\":");
+		json_add_string(&detail, reason);
+	}
+	buf_addc(&detail, '}');
+	snprintf(kind, sizeof kind, "trial.%s", trial_state_name(to));
+	rc = store_event(st, c->sweep_id, c->id, attempt, kind, detail.data, cause);
+	buf_free(&detail);
+	if (rc != 0)
+		return TRIAL_ERROR;
+	if (trial_state_final(to) && sweep_check_done(st, c->sweep_id, now, cause) != 0)
+		return TRIAL_ERROR;
+	if (trial_state_final(c->state) && !trial_state_final(to)) {
+		/* A retried trial reopens a finished sweep. */
+		stmt = store_stmt(st, "UPDATE sweeps SET state = 'active', finished_at = NULL"
+		    " WHERE id = ? AND state = 'done'", cause);
+		if (stmt == NULL)
+			return TRIAL_ERROR;
+		sqlite3_bind_int64(stmt, 1, c->sweep_id);
+		if (store_step_done(st, stmt, "reopening a sweep", cause) != 0)
+			return TRIAL_ERROR;
+	}
+	c->state = to;
+	return TRIAL_OK;
+}
+
+/* Ends an operation begun with store_op_begin: commits (or releases) on success, undoes on
+ * any other result, keeping rc unless the commit itself fails. */
+static int
+op_end(struct store *st, bool own, int rc, char **cause)
+{
+	if (rc == TRIAL_OK || rc == 1) {
+		if (store_op_end(st, own, true, cause) != 0)
+			return TRIAL_ERROR;
+		return rc;
+	}
+	store_op_end(st, own, false, NULL);
+	return rc;
+}
+
+int
+trial_transition(struct store *st, int64_t trial_id, enum trial_state to, const char *reason,
+    char **cause)
+{
+	struct trial_ctx c;
+	bool own;
+	int rc;
+
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	rc = load_trial(st, trial_id, &c, cause);
+	if (rc == TRIAL_OK && trial_transition_legal(c.state, to) && to != TRIAL_PRUNED &&
+	    to != TRIAL_ABANDONED && to != TRIAL_CANCELLED) {
+		/* Entering running, succeeded or pending means an attempt to open, account or
+		 * budgets to reset: only lease, finish and retry do that right. */
+		*cause = xasprintf("trial %lld: %s -> %s goes through %s, not a plain transition",
+		    (long long)trial_id, trial_state_name(c.state), trial_state_name(to),
+		    to == TRIAL_RUNNING ? "a lease" : to == TRIAL_SUCCEEDED ? "a finish report" :
+		    c.state == TRIAL_ABANDONED ? "retry" : "a finish report or lease expiry");
+		rc = TRIAL_EILLEGAL;
+	} else if (rc == TRIAL_OK)
+		rc = set_state(st, &c, to, reason, c.attempts, now_wall(), cause);
+	ctx_clear(&c);
+	return op_end(st, own, rc, cause);
+}
+
+/* The newest checkpoints of a trial (by step, then by report order): *newest is the first
+ * ("" if none), *list the JSON array of at most keep of them. */
+static int
+load_checkpoints(struct store *st, int64_t trial_id, int64_t keep, char **newest,
+    char **list, char **cause)
+{
+	sqlite3_stmt *stmt;
+	struct buf b = { 0 };
+	int64_t n = 0;
+	int rc;
+
+	*newest = NULL;
+	*list = NULL;
+	stmt = store_stmt(st, "SELECT path FROM checkpoints WHERE trial_id = ?"
+	    " ORDER BY step DESC, id DESC LIMIT ?", cause);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	sqlite3_bind_int64(stmt, 2, keep > 1 ? keep : 1);
+	buf_addc(&b, '[');
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(stmt, 0);
+
+		if (*newest == NULL)
+			*newest = xstrdup(path);
+		if (n < keep) {
+			if (n > 0)
+				buf_addc(&b, ',');
+			json_add_string(&b, path);
+			n++;
+		}
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		free(*newest);
+		*newest = NULL;
+		buf_free(&b);
+		return store_error(st, "reading checkpoints", cause);
+	}
+	buf_addc(&b, ']');
+	if (*newest == NULL)
+		*newest = xstrdup("");
+	*list = buf_steal(&b);
+	return 0;
+}
+
+/* Picks the oldest leasable trial: pending, backoff over, of an active sweep whose deadline
+ * has not passed, oldest sweep first. Each sweep costs one probe of the trials_pending
+ * index, so a lease does not slow down as the backlog grows (one planner-proof query per
+ * sweep rather than a join the planner might answer by sorting every pending trial). */
+static int
+pick_trial(struct store *st, double now, struct trial_ctx *c, char **params, char **cause)
+{
+	sqlite3_stmt *sweeps, *trials;
+	int64_t id = 0;
+	int rc, found;
+
+	*params = NULL;
+	sweeps = store_stmt(st, "SELECT id FROM sweeps WHERE state = 'active' AND n_pending > 0"
+	    " AND (deadline IS NULL OR deadline > ?) ORDER BY id", cause);
+	if (sweeps == NULL)
+		return TRIAL_ERROR;
+	trials = store_stmt(st, "SELECT id, params FROM trials WHERE sweep_id = ?"
+	    " AND state = 'pending' AND not_before <= ? ORDER BY id LIMIT 1", cause);
+	if (trials == NULL)
+		return TRIAL_ERROR;
+	sqlite3_bind_double(sweeps, 1, now);
+	while ((rc = sqlite3_step(sweeps)) == SQLITE_ROW) {
+		sqlite3_bind_int64(trials, 1, sqlite3_column_int64(sweeps, 0));
+		sqlite3_bind_double(trials, 2, now);
+		found = store_step_row(st, trials, "finding a pending trial", cause);
+		if (found < 0) {
+			sqlite3_reset(sweeps);
+			return TRIAL_ERROR;
+		}
+		if (found == 1) {
+			id = sqlite3_column_int64(trials, 0);
+			*params = store_column_strdup(trials, 1);
+			sqlite3_reset(trials);
+			break;
+		}
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_error(st, "finding a sweep to lease from", cause);
+		sqlite3_reset(sweeps);
+		return TRIAL_ERROR;
+	}
+	sqlite3_reset(sweeps);
+	if (id == 0)
+		return 0;
+	rc = load_trial(st, id, c, cause);
+	if (rc != TRIAL_OK) {
+		free(*params);
+		*params = NULL;
+		return rc;
+	}
+	return 1;
+}
+
+int
+trial_lease(struct store *st, const struct lease_request *req, struct lease *l, char **cause)
+{
+	struct trial_ctx c = { 0 };
+	sqlite3_stmt *stmt;
+	char *params = NULL;
+	bool own;
+	int rc;
+
+	memset(l, 0, sizeof *l);
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	rc = pick_trial(st, req->now, &c, &params, cause);
+	if (rc != 1)
+		goto out;
+	l->sweep_id = c.sweep_id;
+	l->trial_id = c.id;
+	l->attempt = c.attempts + 1;
+	l->params = params;
+	l->preemptions = c.preemptions;
+	l->lease_expires = req->now + req->lease_timeout_s;
+	params = NULL;
+	if ((rc = set_state(st, &c, TRIAL_RUNNING, NULL, l->attempt, req->now, cause)) != 0)
+		goto out;
+	rc = TRIAL_ERROR;
+	stmt = store_stmt(st, "UPDATE trials SET attempts = ?2, not_before = 0,"
+	    " started_at = coalesce(started_at, ?3), last_pool = ?4 WHERE id = ?1", cause);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, c.id);
+	sqlite3_bind_int64(stmt, 2, l->attempt);
+	sqlite3_bind_double(stmt, 3, req->now);
+	store_bind_text(stmt, 4, req->pool);
+	if (store_step_done(st, stmt, "leasing a trial", cause) != 0)
+		goto out;
+	if (load_checkpoints(st, c.id, c.checkpoint_keep, &l->resume_from, &l->checkpoints,
+	    cause) != 0)
+		goto out;
+	stmt = store_stmt(st, "INSERT INTO attempts (trial_id, attempt, worker_id, pool,"
+	    " pool_class, price_per_hour, gpus, started_at, heartbeat_at, lease_expires,"
+	    " resumed_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)", cause);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, c.id);
+	sqlite3_bind_int64(stmt, 2, l->attempt);
+	store_bind_id(stmt, 3, req->worker_id);
+	store_bind_text(stmt, 4, req->pool);
+	store_bind_text(stmt, 5, req->pool_class);
+	sqlite3_bind_double(stmt, 6, req->price_per_hour);
+	sqlite3_bind_int(stmt, 7, req->gpus > 0 ? req->gpus : 1);
+	sqlite3_bind_double(stmt, 8, req->now);
+	sqlite3_bind_double(stmt, 9, l->lease_expires);
+	store_bind_text(stmt, 10, l->resume_from[0] != '\0' ? l->resume_from : NULL);
+	if (store_step_done(st, stmt, "recording an attempt", cause) != 0)
+		goto out;
+	rc = 1;
+out:
+	free(params);
+	ctx_clear(&c);
+	rc = op_end(st, own, rc, cause);
+	if (rc != 1)
+		lease_clear(l);
+	return rc;
+}
+
+/* Loads the trial and checks that attempt is its current, still open attempt. A cancelled
+ * or pruned trial's open attempt counts as current: its worker has yet to hear the news. */
+static int
+check_current(struct store *st, int64_t trial_id, int64_t attempt, struct trial_ctx *c,
+    char **cause)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if ((rc = load_trial(st, trial_id, c, cause)) != TRIAL_OK)
+		return rc;
+	if (c->attempts != attempt || (c->state != TRIAL_RUNNING &&
+	    c->state != TRIAL_CANCELLED && c->state != TRIAL_PRUNED))
+		goto stale;
+	stmt = store_stmt(st, "SELECT 1 FROM attempts WHERE trial_id = ? AND attempt = ?"
+	    " AND outcome IS NULL", cause);
+	if (stmt == NULL)
+		return TRIAL_ERROR;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	sqlite3_bind_int64(stmt, 2, attempt);
+	rc = store_step_row(st, stmt, "reading an attempt", cause);
+	if (rc < 0)
+		return TRIAL_ERROR;
+	sqlite3_reset(stmt);
+	if (rc == 1)
+		return TRIAL_OK;
+stale:
+	*cause = xasprintf("trial %lld attempt %lld is not current (the trial is %s at attempt"
+	    " %lld)", (long long)trial_id, (long long)attempt, trial_state_name(c->state),
+	    (long long)c->attempts);
+	return TRIAL_ESTALE;
+}
+
+/* Reads a stored last_metrics object, or starts an empty one. */
+static json_t *
+metrics_object(const char *text)
+{
+	json_t *o = NULL;
+
+	if (text != NULL)
+		o = json_loads(text, 0, NULL);
+	if (o != NULL && !json_is_object(o)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o != NULL ? o : json_object();
+}
+
+/* Writes name -> last value as compact JSON with numbers in shortest round-trip form. */
+static char *
+metrics_text(json_t *o)
+{
+	struct buf b = { 0 };
+	const char *key;
+	json_t *v;
+	bool first = true;
+
+	buf_addc(&b, '{');
+	json_object_foreach(o, key, v) {
+		if (!first)
+			buf_addc(&b, ',');
+		first = false;
+		json_add_string(&b, key);
+		buf_addc(&b, ':');
+		if (json_is_number(v))
+			buf_add_double(&b, json_number_value(v));
+		else
+			buf_add(&b, "null", 4);
+	}
+	buf_addc(&b, '}');
+	return buf_steal(&b);
+}
+
+/* Stores metric points of the current attempt (a repeated point replaces itself) and
+ * updates the trial's last values: the objective's in trials.value, all in last_metrics. */
+static int
+store_metrics(struct store *st, struct trial_ctx *c, int64_t attempt,
+    const struct metric_point *pts, size_t npts, char **cause)
+{
+	sqlite3_stmt *stmt;
+	json_t *last;
+	char *text;
+	bool has_value = false;
+	double value = 0;
+	size_t i;
+	int rc;
+
+	if (npts == 0)
+		return 0;
+	stmt = store_stmt(st, "INSERT OR REPLACE INTO metrics (trial_id, attempt, name, step,"
+	    " value, at) VALUES (?, ?, ?, ?, ?, ?)", cause);
+	if (stmt == NULL)
+		return -1;
+	last = metrics_object(c->last_metrics);
+	for (i = 0; i < npts; i++) {
+		const struct metric_point *p = &pts[i];
+
+		if (p->name == NULL)
+			continue;
+		sqlite3_bind_int64(stmt, 1, c->id);
+		sqlite3_bind_int64(stmt, 2, attempt);
+		store_bind_text(stmt, 3, p->name);
+		sqlite3_bind_int64(stmt, 4, p->step);
+		sqlite3_bind_double(stmt, 5, p->value);
+		sqlite3_bind_double(stmt, 6, p->at);
+		if (store_step_done(st, stmt, "storing a metric", cause) != 0) {
+			json_decref(last);
+			return -1;
+		}
+		json_object_set_new(last, p->name, isfinite(p->value) ?
+		    json_real(p->value) : json_null());
+		if (c->objective != NULL && strcmp(p->name, c->objective) == 0) {
+			has_value = isfinite(p->value);
+			value = p->value;
+		}
+	}
+	text = metrics_text(last);
+	json_decref(last);
+	stmt = store_stmt(st, "UPDATE trials SET last_metrics = ?2,"
+	    " value = CASE WHEN ?3 THEN ?4 ELSE value END WHERE id = ?1", cause);
+	if (stmt == NULL) {
+		free(text);
+		return -1;
+	}
+	sqlite3_bind_int64(stmt, 1, c->id);
+	store_bind_text(stmt, 2, text);
+	sqlite3_bind_int(stmt, 3, has_value);
+	sqlite3_bind_double(stmt, 4, value);
+	rc = store_step_done(st, stmt, "storing last metrics", cause);
+	free(c->last_metrics);
+	c->last_metrics = text;
+	return rc;
+}
+
+int
+trial_heartbeat(struct store *st, int64_t trial_id, int64_t attempt,
+    const struct metric_point *pts, size_t npts, double lease_timeout_s, double now,
+    bool *cancel, char **cause)
+{
+	struct trial_ctx c;
+	sqlite3_stmt *stmt;
+	bool own;
+	int rc;
+
+	*cancel = false;
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	if ((rc = check_current(st, trial_id, attempt, &c, cause)) != TRIAL_OK)
+		goto out;
+	rc = TRIAL_ERROR;
+	stmt = store_stmt(st, "UPDATE attempts SET heartbeat_at = ?3, lease_expires = ?4"
+	    " WHERE trial_id = ?1 AND attempt = ?2", cause);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	sqlite3_bind_int64(stmt, 2, attempt);
+	sqlite3_bind_double(stmt, 3, now);
+	sqlite3_bind_double(stmt, 4, now + lease_timeout_s);
+	if (store_step_done(st, stmt, "extending a lease", cause) != 0)
+		goto out;
+	if (store_metrics(st, &c, attempt, pts, npts, cause) != 0)
+		goto out;
+	*cancel = c.state == TRIAL_CANCELLED || c.state == TRIAL_PRUNED;
+	rc = TRIAL_OK;
+out:
+	ctx_clear(&c);
+	rc = op_end(st, own, rc, cause);
+	if (rc != TRIAL_OK)
+		*cancel = false;
+	return rc;
+}
+
+int
+trial_checkpoint(struct store *st, int64_t trial_id, int64_t attempt, const char *path,
+    int64_t step, double now, char **cause)
+{
+	struct trial_ctx c;
+	sqlite3_stmt *stmt;
+	bool own;
+	int rc;
+
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	if ((rc = check_current(st, trial_id, attempt, &c, cause)) != TRIAL_OK)
+		goto out;
+	rc = TRIAL_ERROR;
+	stmt = store_stmt(st, "INSERT OR IGNORE INTO checkpoints (trial_id, attempt, path, step,"
+	    " at) VALUES (?, ?, ?, ?, ?)", cause);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	sqlite3_bind_int64(stmt, 2, attempt);
+	store_bind_text(stmt, 3, path);
+	if (step >= 0)
+		sqlite3_bind_int64(stmt, 4, step);
+	sqlite3_bind_double(stmt, 5, now);
+	if (store_step_done(st, stmt, "recording a checkpoint", cause) != 0)
+		goto out;
+	rc = TRIAL_OK;
+out:
+	ctx_clear(&c);
+	return op_end(st, own, rc, cause);
+}
+
+/* Closes an attempt with its outcome and adds its compute to the trial's totals: runtime
+ * from the attempt's start to `until`, GPU-hours, and their cost at the attempt's price.
+ * Interrupted attempts count too: compute lost to preemption is part of what a sweep cost. */
+static int
+close_attempt(struct store *st, int64_t trial_id, int64_t attempt, enum attempt_outcome o,
+    int exit_code, const char *reason, const char *log_tail, double until, double now,
+    char **cause)
+{
+	sqlite3_stmt *stmt;
+	double runtime, gpu_hours, price;
+	int rc;
+
+	stmt = store_stmt(st, "SELECT started_at, gpus, price_per_hour FROM attempts"
+	    " WHERE trial_id = ? AND attempt = ? AND outcome IS NULL", cause);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	sqlite3_bind_int64(stmt, 2, attempt);
+	rc = store_step_row(st, stmt, "reading an attempt", cause);
+	if (rc <= 0) {
+		if (rc == 0)
+			*cause = xasprintf("trial %lld attempt %lld is not open",
+			    (long long)trial_id, (long long)attempt);
+		return -1;
+	}
+	runtime = until - sqlite3_column_double(stmt, 0);
+	if (!(runtime > 0))
+		runtime = 0;
+	gpu_hours = runtime * (double)sqlite3_column_int64(stmt, 1) / 3600.0;
+	price = sqlite3_column_double(stmt, 2);
+	sqlite3_reset(stmt);
+
+	stmt = store_stmt(st, "UPDATE attempts SET ended_at = ?3, outcome = ?4, exit_code = ?5,"
+	    " reason = ?6, log_tail = ?7, runtime_s = ?8 WHERE trial_id = ?1 AND attempt = ?2",
+	    cause);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	sqlite3_bind_int64(stmt, 2, attempt);
+	sqlite3_bind_double(stmt, 3, now);
+	store_bind_text(stmt, 4, attempt_outcome_name(o));
+	if (exit_code >= 0)
+		sqlite3_bind_int(stmt, 5, exit_code);
+	store_bind_text(stmt, 6, reason);
+	store_bind_text(stmt, 7, log_tail);
+	sqlite3_bind_double(stmt, 8, runtime);
+	if (store_step_done(st, stmt, "closing an attempt", cause) != 0)
+		return -1;
+
+	stmt = store_stmt(st, "UPDATE trials SET runtime_s = runtime_s + ?2,"
+	    " gpu_hours = gpu_hours + ?3, cost_usd = cost_usd + ?4 WHERE id = ?1", cause);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	sqlite3_bind_double(stmt, 2, runtime);
+	sqlite3_bind_double(stmt, 3, gpu_hours);
+	sqlite3_bind_double(stmt, 4, gpu_hours * price);
+	return store_step_done(st, stmt, "accounting an attempt", cause);
+}
+
+/* Sets a retried trial's counters and earliest next start. */
+static int
+set_retry_fields(struct store *st, struct trial_ctx *c, double not_before, char **cause)
+{
+	sqlite3_stmt *stmt;
+
+	stmt = store_stmt(st, "UPDATE trials SET failures = ?2, preemptions = ?3,"
+	    " not_before = ?4 WHERE id = ?1", cause);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, c->id);
+	sqlite3_bind_int64(stmt, 2, c->failures);
+	sqlite3_bind_int64(stmt, 3, c->preemptions);
+	sqlite3_bind_double(stmt, 4, not_before);
+	return store_step_done(st, stmt, "updating retry counters", cause);
+}
+
+static bool
+deadline_passed(const struct trial_ctx *c, double now)
+{
+	return c->deadline > 0 && now >= c->deadline;
+}
+
+/* Seconds to wait after the n-th failure: 5, 10, 20, ... capped at 300. */
+static double
+failure_backoff(int64_t failures)
+{
+	double d = BACKOFF_BASE_S;
+	int64_t i;
+
+	for (i = 1; i < failures && d < BACKOFF_MAX_S; i++)
+		d *= 2;
+	return d < BACKOFF_MAX_S ? d : BACKOFF_MAX_S;
+}
+
+/* After an interrupted attempt (preempted or lost): back to pending at once while the
+ * interruption budget lasts and the deadline allows. Failures are not charged. */
+static int
+after_interruption(struct store *st, struct trial_ctx *c, int64_t attempt, const char *what,
+    double now, char **cause)
+{
+	char *why;
+	int rc;
+
+	c->preemptions++;
+	if (set_retry_fields(st, c, now, cause) != 0)
+		return TRIAL_ERROR;
+	if (c->preemptions > c->max_preemptions) {
+		if (strcmp(what, "preempted") == 0)
+			why = xasprintf("preempted %lld time%s", (long long)c->preemptions,
+			    c->preemptions == 1 ? "" : "s");
+		else
+			why = xasprintf("interrupted %lld time%s (last: %s)",
+			    (long long)c->preemptions, c->preemptions == 1 ? "" : "s", what);
+		rc = set_state(st, c, TRIAL_ABANDONED, why, attempt, now, cause);
+		free(why);
+		return rc;
+	}
+	if (deadline_passed(c, now))
+		return set_state(st, c, TRIAL_ABANDONED, "deadline passed", attempt, now, cause);
+	return set_state(st, c, TRIAL_PENDING, what, attempt, now, cause);
+}
+
+/* After a failed attempt: abandoned on a fatal pattern, a spent budget or a passed deadline;
+ * else pending again after an exponential backoff. */
+static int
+after_failure(struct store *st, struct trial_ctx *c, int64_t attempt,
+    const struct finish_report *r, char **cause)
+{
+	char *why, *what;
+	int rc;
+
+	c->failures++;
+	if (r->reason != NULL)
+		what = xstrdup(r->reason);
+	else if (r->exit_code >= 0)
+		what = xasprintf("exit status %d", r->exit_code);
+	else
+		what = xstrdup("failed");
+	if (set_retry_fields(st, c, r->now + failure_backoff(c->failures), cause) != 0) {
+		free(what);
+		return TRIAL_ERROR;
+	}
+	if (r->fatal_match != NULL) {
+		why = xasprintf("fatal pattern matched: %s", r->fatal_match);
+		rc = set_state(st, c, TRIAL_ABANDONED, why, attempt, r->now, cause);
+		free(why);
+	} else if (c->failures > c->max_failures) {
+		why = xasprintf("failed %lld time%s: %s", (long long)c->failures,
+		    c->failures == 1 ? "" : "s", what);
+		rc = set_state(st, c, TRIAL_ABANDONED, why, attempt, r->now, cause);
+		free(why);
+	} else if (deadline_passed(c, r->now))
+		rc = set_state(st, c, TRIAL_ABANDONED, "deadline passed", attempt, r->now, cause);
+	else
+		rc = set_state(st, c, TRIAL_PENDING, what, attempt, r->now, cause);
+	free(what);
+	return rc;
+}
+
+int
+trial_finish(struct store *st, int64_t trial_id, int64_t attempt,
+    const struct finish_report *r, enum trial_state *next, char **cause)
+{
+	struct trial_ctx c;
+	enum attempt_outcome recorded = r->outcome;
+	bool own;
+	int rc;
+
+	if (r->outcome != OUTCOME_SUCCEEDED && r->outcome != OUTCOME_FAILED &&
+	    r->outcome != OUTCOME_PREEMPTED && r->outcome != OUTCOME_CANCELLED &&
+	    r->outcome != OUTCOME_PRUNED) {
+		*cause = xasprintf("outcome %s cannot be reported",
+		    attempt_outcome_name(r->outcome));
+		return TRIAL_ERROR;
+	}
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	if ((rc = check_current(st, trial_id, attempt, &c, cause)) != TRIAL_OK)
+		goto out;
+	rc = TRIAL_ERROR;
+	if (store_metrics(st, &c, attempt, r->pts, r->npts, cause) != 0)
+		goto out;
+	/* The trial was stopped while this attempt ran: whatever the worker saw, the
+	 * attempt ended because of that, and the trial stays where it is. */
+	if (c.state == TRIAL_CANCELLED)
+		recorded = OUTCOME_CANCELLED;
+	else if (c.state == TRIAL_PRUNED)
+		recorded = OUTCOME_PRUNED;
+	if (close_attempt(st, trial_id, attempt, recorded, r->exit_code, r->reason, r->log_tail,
+	    r->now, r->now, cause) != 0)
+		goto out;
+	if (c.state != TRIAL_RUNNING) {
+		rc = TRIAL_OK;
+		goto out;
+	}
+	switch (r->outcome) {
+	case OUTCOME_SUCCEEDED:
+		rc = set_state(st, &c, TRIAL_SUCCEEDED, NULL, attempt, r->now, cause);
+		break;
+	case OUTCOME_PRUNED:
+		rc = set_state(st, &c, TRIAL_PRUNED, r->reason, attempt, r->now, cause);
+		break;
+	case OUTCOME_CANCELLED:
+		rc = set_state(st, &c, TRIAL_CANCELLED, r->reason != NULL ? r->reason :
+		    "cancelled by its worker", attempt, r->now, cause);
+		break;
+	case OUTCOME_PREEMPTED:
+		rc = after_interruption(st, &c, attempt, "preempted", r->now, cause);
+		break;
+	default:
+		rc = after_failure(st, &c, attempt, r, cause);
+		break;
+	}
+out:
+	if (rc == TRIAL_OK && next != NULL)
+		*next = c.state;
+	ctx_clear(&c);
+	return op_end(st, own, rc, cause);
+}
+
+/* An open attempt whose lease ran out. */
+struct expired {
+	int64_t	trial_id;
+	int64_t	attempt;
+	double	last_seen;
+};
+
+/* Ends one expired attempt as lost (or as the cancelled/pruned its trial already is),
+ * charging the compute up to its last heartbeat, and moves a running trial on. */
+static int
+expire_one(struct store *st, const struct expired *x, double now, char **cause)
+{
+	struct trial_ctx c;
+	enum attempt_outcome o = OUTCOME_LOST;
+	int rc;
+
+	if ((rc = load_trial(st, x->trial_id, &c, cause)) != TRIAL_OK)
+		return rc;
+	if (c.attempts == x->attempt && c.state == TRIAL_CANCELLED)
+		o = OUTCOME_CANCELLED;
+	else if (c.attempts == x->attempt && c.state == TRIAL_PRUNED)
+		o = OUTCOME_PRUNED;
+	rc = TRIAL_ERROR;
+	if (close_attempt(st, x->trial_id, x->attempt, o, -1, "lease expired", NULL,
+	    x->last_seen, now, cause) != 0)
+		goto out;
+	if (store_event(st, c.sweep_id, c.id, x->attempt, "attempt.lost", NULL, cause) != 0)
+		goto out;
+	if (c.attempts == x->attempt && c.state == TRIAL_RUNNING)
+		rc = after_interruption(st, &c, x->attempt, "lease expired", now, cause);
+	else
+		rc = TRIAL_OK;
+out:
+	ctx_clear(&c);
+	return rc;
+}
+
+/* Abandons a bounded batch of the pending trials of sweeps past their deadline, in bulk:
+ * one event per sweep and batch rather than one per trial. */
+static int
+expire_deadlines(struct store *st, double now, char **cause)
+{
+	sqlite3_stmt *stmt;
+	int64_t sweeps[16], n;
+	size_t nsweeps = 0, i;
+	char detail[64];
+	int rc;
+
+	stmt = store_stmt(st, "SELECT id FROM sweeps WHERE state = 'active'"
+	    " AND deadline IS NOT NULL AND deadline <= ? AND n_pending > 0 ORDER BY id LIMIT 16",
+	    cause);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_double(stmt, 1, now);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		sweeps[nsweeps++] = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store_error(st, "finding sweeps past their deadline", cause);
+	for (i = 0; i < nsweeps; i++) {
+		/* The table allows it; the bulk form only saves a statement per trial. */
+		if (!trial_transition_legal(TRIAL_PENDING, TRIAL_ABANDONED))
+			abort();
+		stmt = store_stmt(st, "UPDATE trials SET state = 'abandoned',"
+		    " reason = 'deadline passed', finished_at = ?2 WHERE id IN (SELECT id FROM"
+		    " trials WHERE sweep_id = ?1 AND state = 'pending' ORDER BY id LIMIT ?3)",
+		    cause);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, sweeps[i]);
+		sqlite3_bind_double(stmt, 2, now);
+		sqlite3_bind_int(stmt, 3, DEADLINE_BATCH);
+		if (store_step_done(st, stmt, "abandoning trials past the deadline", cause) != 0)
+			return -1;
+		n = sqlite3_changes(store_db(st));
+		if (count_move(st, sweeps[i], TRIAL_PENDING, TRIAL_ABANDONED, n, cause) != 0)
+			return -1;
+		snprintf(detail, sizeof detail, "{\"abandoned\":%lld}", (long long)n);
+		if (store_event(st, sweeps[i], 0, 0, "sweep.deadline", detail, cause) != 0)
+			return -1;
+		if (sweep_check_done(st, sweeps[i], now, cause) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+trial_expire_leases(struct store *st, double now, int *n, char **cause)
+{
+	struct expired batch[64];
+	sqlite3_stmt *stmt;
+	size_t nbatch, i;
+	bool own;
+	int rc = TRIAL_OK;
+
+	*n = 0;
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	do {
+		stmt = store_stmt(st, "SELECT trial_id, attempt, coalesce(heartbeat_at, started_at)"
+		    " FROM attempts WHERE outcome IS NULL AND lease_expires < ?"
+		    " ORDER BY lease_expires LIMIT 64", cause);
+		if (stmt == NULL) {
+			rc = TRIAL_ERROR;
+			break;
+		}
+		sqlite3_bind_double(stmt, 1, now);
+		nbatch = 0;
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+			batch[nbatch].trial_id = sqlite3_column_int64(stmt, 0);
+			batch[nbatch].attempt = sqlite3_column_int64(stmt, 1);
+			batch[nbatch].last_seen = sqlite3_column_double(stmt, 2);
+			nbatch++;
+		}
+		sqlite3_reset(stmt);
+		if (rc != SQLITE_DONE) {
+			rc = store_error(st, "finding expired leases", cause);
+			break;
+		}
+		rc = TRIAL_OK;
+		for (i = 0; i < nbatch && rc == TRIAL_OK; i++) {
+			rc = expire_one(st, &batch[i], now, cause);
+			if (rc == TRIAL_OK)
+				(*n)++;
+		}
+	} while (rc == TRIAL_OK && nbatch == 64);
+	if (rc == TRIAL_OK && expire_deadlines(st, now, cause) != 0)
+		rc = TRIAL_ERROR;
+	if (rc != TRIAL_OK)
+		*n = 0;
+	return op_end(st, own, rc, cause);
+}
+
+/* Reads a sweep's state; TRIAL_ENOENT with "no sweep N" when absent. */
+static int
+sweep_state(struct store *st, int64_t sweep_id, char state[16], char **cause)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	stmt = store_stmt(st, "SELECT state FROM sweeps WHERE id = ?", cause);
+	if (stmt == NULL)
+		return TRIAL_ERROR;
+	sqlite3_bind_int64(stmt, 1, sweep_id);
+	rc = store_step_row(st, stmt, "reading a sweep", cause);
+	if (rc <= 0) {
+		if (rc < 0)
+			return TRIAL_ERROR;
+		*cause = xasprintf("no sweep %lld", (long long)sweep_id);
+		return TRIAL_ENOENT;
+	}
+	snprintf(state, 16, "%s", (const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_reset(stmt);
+	return TRIAL_OK;
+}
+
+/* Cancels the running trials of a sweep one by one (they are few: one per busy slot), found
+ * through their open attempts. */
+static int
+cancel_running(struct store *st, int64_t sweep_id, double now, int64_t *n, char **cause)
+{
+	sqlite3_stmt *stmt;
+	int64_t *ids = NULL;
+	size_t nids = 0, cap = 0, i;
+	struct trial_ctx c;
+	int rc;
+
+	/* CROSS JOIN keeps attempts outermost: the open ones are few, a sweep's trials many. */
+	stmt = store_stmt(st, "SELECT t.id FROM attempts a CROSS JOIN trials t ON t.id = a.trial_id"
+	    " AND t.attempts = a.attempt WHERE a.outcome IS NULL AND t.sweep_id = ?"
+	    " AND t.state = 'running' ORDER BY t.id", cause);
+	if (stmt == NULL)
+		return TRIAL_ERROR;
+	sqlite3_bind_int64(stmt, 1, sweep_id);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (nids == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			ids = xreallocarray(ids, cap, sizeof *ids);
+		}
+		ids[nids++] = sqlite3_column_int64(stmt, 0);
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		free(ids);
+		return store_error(st, "finding running trials", cause);
+	}
+	rc = TRIAL_OK;
+	for (i = 0; i < nids && rc == TRIAL_OK; i++) {
+		if ((rc = load_trial(st, ids[i], &c, cause)) != TRIAL_OK)
+			break;
+		rc = set_state(st, &c, TRIAL_CANCELLED, "sweep cancelled", c.attempts, now, cause);
+		if (rc == TRIAL_OK)
+			(*n)++;
+		ctx_clear(&c);
+	}
+	free(ids);
+	return rc;
+}
+
+int
+trial_cancel_sweep(struct store *st, int64_t sweep_id, int64_t *n, char **cause)
+{
+	sqlite3_stmt *stmt;
+	char state[16], detail[64];
+	double now = now_wall();
+	int64_t npending;
+	bool own;
+	int rc;
+
+	*n = 0;
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	if ((rc = sweep_state(st, sweep_id, state, cause)) != TRIAL_OK)
+		goto out;
+	if (strcmp(state, "cancelled") == 0)
+		goto out;	/* cancelling twice is harmless: nothing left to stop */
+	if (strcmp(state, "active") != 0) {
+		*cause = xasprintf("sweep %lld is already %s", (long long)sweep_id, state);
+		rc = TRIAL_EILLEGAL;
+		goto out;
+	}
+	rc = TRIAL_ERROR;
+	/* Pending trials in bulk: a million-trial sweep cancels in one statement. */
+	if (!trial_transition_legal(TRIAL_PENDING, TRIAL_CANCELLED))
+		abort();
+	stmt = store_stmt(st, "UPDATE trials SET state = 'cancelled', reason = 'sweep cancelled',"
+	    " finished_at = ?2 WHERE sweep_id = ?1 AND state = 'pending'", cause);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, sweep_id);
+	sqlite3_bind_double(stmt, 2, now);
+	if (store_step_done(st, stmt, "cancelling trials", cause) != 0)
+		goto out;
+	npending = sqlite3_changes(store_db(st));
+	*n = npending;
+	if (count_move(st, sweep_id, TRIAL_PENDING, TRIAL_CANCELLED, npending, cause) != 0)
+		goto out;
+	/* Running ones keep their attempt open: the worker hears `cancel` and finishes it. */
+	if ((rc = cancel_running(st, sweep_id, now, n, cause)) != TRIAL_OK)
+		goto out;
+	rc = TRIAL_ERROR;
+	stmt = store_stmt(st, "UPDATE sweeps SET state = 'cancelled', finished_at = ?2"
+	    " WHERE id = ?1", cause);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, sweep_id);
+	sqlite3_bind_double(stmt, 2, now);
+	if (store_step_done(st, stmt, "cancelling a sweep", cause) != 0)
+		goto out;
+	snprintf(detail, sizeof detail, "{\"trials\":%lld}", (long long)*n);
+	if (store_event(st, sweep_id, 0, 0, "sweep.cancelled", detail, cause) != 0)
+		goto out;
+	rc = TRIAL_OK;
+out:
+	if (rc != TRIAL_OK)
+		*n = 0;
+	return op_end(st, own, rc, cause);
+}
+
+int
+trial_cancel(struct store *st, int64_t trial_id, char **cause)
+{
+	struct trial_ctx c;
+	bool own;
+	int rc;
+
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	if ((rc = load_trial(st, trial_id, &c, cause)) != TRIAL_OK)
+		goto out;
+	if (c.state != TRIAL_PENDING && c.state != TRIAL_RUNNING) {
+		*cause = xasprintf("trial %lld is %s; only pending or running trials can be"
+		    " cancelled", (long long)trial_id, trial_state_name(c.state));
+		rc = TRIAL_EILLEGAL;
+		goto out;
+	}
+	rc = set_state(st, &c, TRIAL_CANCELLED, "cancelled", c.attempts, now_wall(), cause);
+out:
+	ctx_clear(&c);
+	return op_end(st, own, rc, cause);
+}
+
+int
+trial_retry(struct store *st, int64_t trial_id, char **cause)
+{
+	struct trial_ctx c;
+	bool own;
+	int rc;
+
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	if ((rc = load_trial(st, trial_id, &c, cause)) != TRIAL_OK)
+		goto out;
+	if (c.state != TRIAL_ABANDONED) {
+		*cause = xasprintf("trial %lld is %s; only abandoned trials can be retried",
+		    (long long)trial_id, trial_state_name(c.state));
+		rc = TRIAL_EILLEGAL;
+		goto out;
+	}
+	if (c.sweep_cancelled) {
+		*cause = xasprintf("trial %lld belongs to sweep %lld, which was cancelled",
+		    (long long)trial_id, (long long)c.sweep_id);
+		rc = TRIAL_EILLEGAL;
+		goto out;
+	}
+	/* A fresh failure budget; interruptions were never the trial's fault but still count
+	 * against max_preemptions, so a trial that kept losing its machine is not retried
+	 * forever by accident. */
+	c.failures = 0;
+	rc = TRIAL_ERROR;
+	if (set_retry_fields(st, &c, 0, cause) != 0)
+		goto out;
+	rc = set_state(st, &c, TRIAL_PENDING, NULL, c.attempts, now_wall(), cause);
+out:
+	ctx_clear(&c);
+	return op_end(st, own, rc, cause);
+}
