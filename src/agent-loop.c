@@ -308,12 +308,14 @@ on_register(const struct agent_http_result *r, void *arg)
 		json_decref(o);
 	}
 	why = result_error(r);
-	if (r->status == 400 || r->status == 403 || r->status == 404) {
-		/* A refusal, not an outage: retrying cannot help. */
+	if (r->status == 400 || r->status == 401 || r->status == 403 || r->status == 404) {
+		/* A refusal (unknown pool, wrong token), not an outage: retrying cannot help. */
 		log_error("the scheduler refused the registration (%s)", why);
 		if (a->trials == NULL) {
 			a->done = true;
 			a->exit_code = 1;
+			free(why);
+			return;
 		}
 	}
 	delay = agent_backoff_delay(&a->reg_backoff);

@@ -1,7 +1,7 @@
 /* Unit tests of the agent's pure parts: the output reader (metric patterns, SPOTSWEEP lines,
  * fatal patterns, overlong lines, step counters, chunking independence), placeholder
- * expansion with shell quoting, parameter text forms, environment names, and UTF-8
- * sanitizing. */
+ * expansion with shell quoting, parameter text forms, environment names, UTF-8 sanitizing,
+ * and termination-notice bodies. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "spotsweep/agent-command.h"
+#include "spotsweep/agent-notice.h"
 #include "spotsweep/agent-output.h"
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
@@ -357,6 +358,41 @@ START_TEST(test_escape)
 }
 END_TEST
 
+struct notice_case {
+	const char	*body;
+	bool		 notice;
+	double		 deadline;
+};
+
+static const struct notice_case notice_cases[] = {
+	{ "", false, 0 },
+	{ " \n\t", false, 0 },
+	{ "FALSE", false, 0 },			/* GCP instance/preempted, not preempted */
+	{ "false\n", false, 0 },
+	{ "TRUE\n", true, 0 },			/* GCP, preempted */
+	{ "{\"action\": \"terminate\", \"time\": \"2026-12-01T10:00:00Z\"}", true,
+	  1796119200 },				/* AWS spot/instance-action */
+	{ "{\"action\": \"stop\"}", true, 0 },
+	{ "{\"action\": \"terminate\", \"time\": \"soon\"}", true, 0 },
+	{ "{\"DocumentIncarnation\": 1, \"Events\": []}", false, 0 },	/* Azure, nothing */
+	{ "{\"Events\": [{\"EventType\": \"Reboot\"}]}", false, 0 },
+	{ "{\"Events\": [{\"EventType\": \"Freeze\"}, {\"EventType\": \"Preempt\", "
+	  "\"NotBefore\": \"Mon, 19 Sep 2016 18:29:47 GMT\"}]}", true, 1474309787 },
+	{ "{\"Events\": [{\"EventType\": \"Terminate\", \"NotBefore\": \"\"}]}", true, 0 },
+	{ "<html>instance is going away</html>", true, 0 },	/* anything else: a notice */
+};
+
+START_TEST(test_notice_parse)
+{
+	const struct notice_case	*c = &notice_cases[_i];
+	double				 deadline = -1;
+
+	ck_assert_msg(agent_notice_parse(c->body, strlen(c->body), &deadline) == c->notice,
+	    "body %s", c->body);
+	ck_assert_msg(deadline == c->deadline, "body %s: deadline %f", c->body, deadline);
+}
+END_TEST
+
 #define NELEM(a) ((int)(sizeof (a) / sizeof (a)[0]))
 
 static Suite *
@@ -374,6 +410,7 @@ agent_output_suite(void)
 	tcase_add_loop_test(tc, test_param_text, 0, NELEM(text_cases));
 	tcase_add_loop_test(tc, test_utf8_sanitize, 0, NELEM(utf8_cases));
 	tcase_add_test(tc, test_escape);
+	tcase_add_loop_test(tc, test_notice_parse, 0, NELEM(notice_cases));
 	suite_add_tcase(s, tc);
 	return s;
 }
