@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "spotsweep/agent-command.h"
+#include "spotsweep/spec.h"
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
@@ -107,59 +108,49 @@ agent_param_env_name(const char *name)
 	return buf_steal(&b);
 }
 
-/* Appends the quoted value of placeholder name (len bytes); false if it is unknown. */
-static bool
-add_placeholder(struct buf *b, const char *name, size_t len, const json_t *params,
-    const struct agent_placeholders *ph)
-{
-	char	 key[MAX_PLACEHOLDER + 1], num[32], *text;
-	json_t	*v;
+/* What spec_command_render asks for a name: the built-ins first, then the parameters. The
+ * text lives in ctx until the next lookup. */
+struct placeholder_ctx {
+	const json_t				*params;
+	const struct agent_placeholders		*ph;
+	char					*text;
+};
 
-	memcpy(key, name, len);
-	key[len] = '\0';
-	if (strcmp(key, "trial_id") == 0) {
-		snprintf(num, sizeof num, "%" PRId64, ph->trial_id);
-		buf_add_shell_quoted(b, num);
-	} else if (strcmp(key, "attempt") == 0) {
-		snprintf(num, sizeof num, "%" PRId64, ph->attempt);
-		buf_add_shell_quoted(b, num);
-	} else if (strcmp(key, "checkpoint_dir") == 0)
-		buf_add_shell_quoted(b, ph->checkpoint_dir == NULL ? "" : ph->checkpoint_dir);
-	else if (strcmp(key, "resume_from") == 0)
-		buf_add_shell_quoted(b, ph->resume_from == NULL ? "" : ph->resume_from);
-	else if (params != NULL && (v = json_object_get(params, key)) != NULL) {
-		text = agent_param_text(v);
-		buf_add_shell_quoted(b, text);
-		free(text);
-	} else
-		return false;
-	return true;
+static const char *
+lookup_placeholder(const char *name, void *arg)
+{
+	struct placeholder_ctx *ctx = arg;
+	const json_t *v;
+
+	free(ctx->text);
+	ctx->text = NULL;
+	if (strcmp(name, "trial_id") == 0)
+		ctx->text = xasprintf("%" PRId64, ctx->ph->trial_id);
+	else if (strcmp(name, "attempt") == 0)
+		ctx->text = xasprintf("%" PRId64, ctx->ph->attempt);
+	else if (strcmp(name, "checkpoint_dir") == 0)
+		ctx->text = xstrdup(ctx->ph->checkpoint_dir ? ctx->ph->checkpoint_dir : "");
+	else if (strcmp(name, "resume_from") == 0)
+		ctx->text = xstrdup(ctx->ph->resume_from ? ctx->ph->resume_from : "");
+	else if (ctx->params != NULL && (v = json_object_get(ctx->params, name)) != NULL)
+		ctx->text = agent_param_text(v);
+	return ctx->text;
 }
 
-/* Expands the placeholders of tmpl, each value shell-quoted; unknown ones stay as they are. */
+/* The placeholder syntax is spec.c's, so what submit validated is what runs here. */
 char *
 agent_command_expand(const char *tmpl, const json_t *params,
-    const struct agent_placeholders *ph)
+    const struct agent_placeholders *ph, char **cause)
 {
-	struct buf	 b = { 0 };
-	const char	*p = tmpl, *open, *close;
-	size_t		 len;
+	struct placeholder_ctx ctx = { params, ph, NULL };
+	struct buf b = { 0 };
+	int rc;
 
-	while ((open = strchr(p, '{')) != NULL) {
-		buf_add(&b, p, (size_t)(open - p));
-		close = strpbrk(open + 1, "{}");
-		if (close == NULL || *close == '{') {
-			/* No name here; the next '{' may start one. */
-			buf_addc(&b, '{');
-			p = open + 1;
-			continue;
-		}
-		len = (size_t)(close - open - 1);
-		if (len == 0 || len > MAX_PLACEHOLDER ||
-		    !add_placeholder(&b, open + 1, len, params, ph))
-			buf_add(&b, open, len + 2);
-		p = close + 1;
+	rc = spec_command_render(tmpl, lookup_placeholder, &ctx, &b, cause);
+	free(ctx.text);
+	if (rc != 0) {
+		buf_free(&b);
+		return NULL;
 	}
-	buf_adds(&b, p);
 	return buf_steal(&b);
 }

@@ -341,7 +341,9 @@ agent_trial_create(const json_t *lease, const char *workdir, double default_hear
 	ph.attempt = t->attempt;
 	ph.checkpoint_dir = t->ckpt_dir;
 	ph.resume_from = t->resume_from;
-	t->command = agent_command_expand(json_string_value(v), t->params, &ph);
+	t->command = agent_command_expand(json_string_value(v), t->params, &ph, &err);
+	if (t->command == NULL)
+		end_with_error(t, err);
 	return t;
 }
 

@@ -336,6 +336,9 @@ cmd_run_exec(const struct cmd_entry *self, struct cmd_args *args)
 	int rc = EXIT_RUNTIME, i;
 
 	memset(&rs, 0, sizeof rs);
+	/* The progress line says what the scheduler's info lines would; keep them out of it. */
+	if (getenv("SPOTSWEEP_LOG") == NULL)
+		log_threshold = LOG_WARN;
 	if (opt_agents != NULL && (!safe_strtol(opt_agents, &nagents) || nagents < 1 ||
 	    nagents > RUN_MAX_AGENTS)) {
 		errorx("run: --agents: expected a number from 1 to %d", RUN_MAX_AGENTS);

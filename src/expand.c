@@ -21,6 +21,7 @@
  *  - bayes: not expanded up front; its trials are proposed as results arrive.
  * Deduplication of identical parameter sets is the store's job (a UNIQUE index). */
 #include <inttypes.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,9 +328,16 @@ lattice(const struct spec_param *p, double step, double *kmin, double *kmax)
 {
 	double a = p->min / step, z = p->max / step;
 
-	/* Tolerate the rounding of min / step so 0.3 / 0.1 counts as 3. */
-	*kmin = ceil(a - 1e-9 * fmax(1.0, fabs(a)));
-	*kmax = floor(z + 1e-9 * fmax(1.0, fabs(z)));
+	if (p->kind == DIST_INT_UNIFORM) {
+		/* Integer bounds divide exactly: no slack, or huge ranges gain extra points. */
+		*kmin = ceil(a);
+		*kmax = floor(z);
+	} else {
+		/* Tolerate a few ulps of rounding in min / q, so 0.3 / 0.1 counts as 3; the
+		 * slack is relative to the operand, never a whole step. */
+		*kmin = ceil(a - 8 * DBL_EPSILON * fmax(1.0, fabs(a)));
+		*kmax = floor(z + 8 * DBL_EPSILON * fmax(1.0, fabs(z)));
+	}
 	if (*kmax < *kmin)	/* no multiple inside: the nearest one to min */
 		*kmin = *kmax = nearbyint(a);
 }

@@ -216,8 +216,11 @@ static const struct expand_case expand_cases[] = {
 	{ "run {trial_id} {attempt} {checkpoint_dir} {resume_from}", "{}",
 	  "run '42' '3' '/w/ckpt/sweep-1/trial-42' ''" },
 	{ "x {opt} {lr}", "{\"opt\": \"adam w\", \"lr\": 1e-05}", "x 'adam w' '1e-05'" },
-	{ "keep {unknown} {} { lr} {lr", "{\"lr\": 1}", "keep {unknown} {} { lr} {lr" },
-	{ "{{lr}} {a{lr}}", "{\"lr\": 0.1}", "{'0.1'} {a'0.1'}" },
+	{ "awk '{{print $1}}' {lr}", "{\"lr\": 1}", "awk '{print $1}' '1'" },
+	{ "{{lr}} {{{lr}}}", "{\"lr\": 0.1}", "{lr} {'0.1'}" },
+	{ "keep {unknown}", "{\"lr\": 1}", NULL },
+	{ "stray { brace", "{}", NULL },
+	{ "empty {}", "{}", NULL },
 	{ "evil {p}", "{\"p\": \"'; rm -rf / #\"}", "evil ''\\''; rm -rf / #'" },
 	{ "{trial_id}", "{\"trial_id\": 99}", "'42'" },
 	{ "{flag} {list} {nothing}", "{\"flag\": true, \"list\": [1, \"a\"], \"nothing\": null}",
@@ -230,12 +233,19 @@ START_TEST(test_expand_cases)
 	struct agent_placeholders	 ph = { 42, 3, "/w/ckpt/sweep-1/trial-42", "" };
 	json_error_t			 err;
 	json_t				*params;
-	char				*got;
+	char				*got, *cause = NULL;
 
 	params = json_loads(c->params, 0, &err);
 	ck_assert_ptr_nonnull(params);
-	got = agent_command_expand(c->tmpl, params, &ph);
-	ck_assert_str_eq(got, c->want);
+	got = agent_command_expand(c->tmpl, params, &ph, &cause);
+	if (c->want == NULL) {
+		ck_assert_ptr_null(got);
+		ck_assert_ptr_nonnull(cause);
+		free(cause);
+	} else {
+		ck_assert_ptr_nonnull(got);
+		ck_assert_str_eq(got, c->want);
+	}
 	free(got);
 	json_decref(params);
 }
@@ -257,7 +267,8 @@ START_TEST(test_expand_through_shell)
 	struct buf			 b = { 0 };
 
 	params = json_pack("{s:s}", "p", v);
-	cmd = agent_command_expand("printf %s {p}", params, &ph);
+	cmd = agent_command_expand("printf %s {p}", params, &ph, NULL);
+	ck_assert_ptr_nonnull(cmd);
 	buf_adds(&b, "/bin/sh -c ");
 	buf_add_shell_quoted(&b, cmd);
 	shell = buf_steal(&b);

@@ -18,11 +18,12 @@ struct agent_placeholders {
 	const char	*resume_from;	/* "" when none */
 };
 
-/* Expands {PARAM}, {trial_id}, {attempt}, {checkpoint_dir} and {resume_from} in tmpl, each
- * value shell-quoted; the built-in names win over a parameter of the same name; an unknown
- * {name} is left as it is. params is a JSON object (may be NULL). Caller frees. */
+/* Expands {PARAM}, {trial_id}, {attempt}, {checkpoint_dir} and {resume_from} in tmpl with
+ * spec_command_render(), each value shell-quoted, "{{" and "}}" as literal braces; the
+ * built-in names win over a parameter of the same name. params is a JSON object (may be
+ * NULL). NULL with *cause for an unknown placeholder or a stray brace. Caller frees. */
 char *agent_command_expand(const char *tmpl, const json_t *params,
-    const struct agent_placeholders *ph);
+    const struct agent_placeholders *ph, char **cause);
 
 /* The text of a parameter value: a string raw, a number in its shortest exact form, anything
  * else as compact JSON. Caller frees. */
