@@ -24,7 +24,8 @@
  *   same transaction as every state change, so status is O(1) on a million-trial sweep.
  * - trials.params is the expander's canonical compact JSON (keys in spec order); the CSV
  *   export relies on that to avoid parsing every row.
- * - The partial index trials_pending makes a lease an index probe whatever the backlog;
+ * - The partial index trials_pending (interrupted trials first, then by id) makes a lease
+ *   an index probe whatever the backlog;
  *   trials_sweep keeps per-sweep listings in id order without a sort; trials_best finds the
  *   best succeeded value without a scan; attempts_open finds expired leases.
  * - metrics are keyed by (trial, attempt, name, step): a retried report replaces itself.
@@ -95,7 +96,8 @@ static const char *const migrations[] = {
 	"  UNIQUE (sweep_id, params)"
 	");"
 	"CREATE INDEX trials_sweep ON trials(sweep_id, id);"
-	"CREATE INDEX trials_pending ON trials(sweep_id, id) WHERE state = 'pending';"
+	"CREATE INDEX trials_pending ON trials(sweep_id, attempts = 0, id)"
+	"    WHERE state = 'pending';"
 	"CREATE INDEX trials_best ON trials(sweep_id, value) WHERE state = 'succeeded';"
 	"CREATE TABLE attempts ("
 	"  id INTEGER PRIMARY KEY,"

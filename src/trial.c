@@ -409,8 +409,11 @@ pick_trial(struct store *st, double now, struct trial_ctx *c, char **params, cha
 	    " AND (deadline IS NULL OR deadline > ?) ORDER BY id", cause);
 	if (sweeps == NULL)
 		return TRIAL_ERROR;
+	/* Interrupted trials (attempts > 0) go ahead of never-started ones: their checkpoints
+	 * are fresh and their work so far is already paid for. */
 	trials = store_stmt(st, "SELECT id, params FROM trials WHERE sweep_id = ?"
-	    " AND state = 'pending' AND not_before <= ? ORDER BY id LIMIT 1", cause);
+	    " AND state = 'pending' AND not_before <= ? ORDER BY attempts = 0, id LIMIT 1",
+	    cause);
 	if (trials == NULL)
 		return TRIAL_ERROR;
 	sqlite3_bind_double(sweeps, 1, now);

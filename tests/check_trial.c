@@ -355,6 +355,37 @@ START_TEST(test_lease_oldest_first)
 }
 END_TEST
 
+/* A preempted or lost trial goes back ahead of never-started ones, and a failed one in its
+ * backoff does not block the queue. */
+START_TEST(test_interrupted_first)
+{
+	enum trial_state next;
+	char *cause = NULL;
+	int n = 0;
+
+	make_sweep(spec_small, 6);
+	lease_at(1000, 1, 1);
+	lease_at(1000, 2, 1);
+	lease_at(1000, 3, 1);
+	ck_assert_int_eq(finish_at(2, 1, OUTCOME_PREEMPTED, "agent received SIGTERM", NULL,
+	    1010, &next), TRIAL_OK);
+	ck_assert_int_eq(next, TRIAL_PENDING);
+	ck_assert_int_eq(finish_at(3, 1, OUTCOME_FAILED, "exit status 1", NULL, 1010, &next),
+	    TRIAL_OK);
+	ck_assert_int_eq(next, TRIAL_PENDING);
+	/* Trial 2 (preempted) before 4 (never started); 3 waits out its backoff. */
+	lease_at(1011, 2, 2);
+	lease_at(1011, 4, 1);
+	/* Trial 1's lease expires: lost, and it too goes ahead of 5 and 6, as does 3 once its
+	 * backoff has passed. */
+	ck_assert_int_eq(trial_expire_leases(st, 1000 + 61 + 1, &n, &cause), 0);
+	ck_assert_int_eq(n, 1);
+	lease_at(1062, 1, 2);
+	lease_at(1062, 3, 2);
+	lease_at(1062, 5, 1);
+}
+END_TEST
+
 /* The lease probes the partial index: its cost does not grow with the trials before it. */
 START_TEST(test_lease_uses_index)
 {
@@ -934,6 +965,7 @@ trial_suite(void)
 		{ "transition_stored", test_transition_checks_stored_state },
 		{ "lease_oldest", test_lease_oldest_first },
 		{ "lease_index", test_lease_uses_index },
+		{ "interrupted_first", test_interrupted_first },
 		{ "finish_success", test_lease_finish_success },
 		{ "stale", test_stale_changes_nothing },
 		{ "failures", test_failures_backoff_then_abandon },
