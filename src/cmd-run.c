@@ -32,9 +32,13 @@
 /* An agent that dies while work remains is restarted, but not forever. */
 #define RUN_MAX_RESPAWNS 16
 
+struct run_state;
+
 struct run_agent {
-	pid_t	 pid;
-	int	 index;
+	pid_t			 pid;
+	int			 index;		/* local-N */
+	struct run_state	*rs;
+	struct event		*respawn;	/* a replacement's start, when pending */
 };
 
 struct run_state {
@@ -48,6 +52,8 @@ struct run_state {
 	struct run_agent	 agents[RUN_MAX_AGENTS];
 	int			 nagents;
 	int			 respawns;
+	int			 last_index;	/* of the newest agent started */
+	int			 pending_replacements;
 	bool			 stopping;	/* agents told to stop */
 	bool			 interrupted;	/* by the user */
 	bool			 tty;
@@ -216,6 +222,37 @@ on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* A replacement machine takes a while to come up; meanwhile the other agents pick up the
+ * interrupted trials, which go ahead of never-started ones. */
+#define RUN_REPLACEMENT_DELAY_S 3
+
+static void
+start_replacement(evutil_socket_t fd, short what, void *arg)
+{
+	struct run_agent *a = arg;
+	struct run_state *rs = a->rs;
+
+	(void)fd;
+	(void)what;
+	rs->pending_replacements--;
+	if (!rs->stopping) {
+		a->index = ++rs->last_index;
+		a->pid = spawn_agent(rs, a->index);
+	}
+}
+
+static void
+schedule_replacement(struct run_state *rs, int slot)
+{
+	struct run_agent *a = &rs->agents[slot];
+	struct timeval tv = { RUN_REPLACEMENT_DELAY_S, 0 };
+
+	if (a->respawn == NULL)
+		a->respawn = evtimer_new(rs->base, start_replacement, a);
+	rs->pending_replacements++;
+	event_add(a->respawn, &tv);
+}
+
 static void
 on_sigchld(evutil_socket_t fd, short what, void *arg)
 {
@@ -232,13 +269,17 @@ on_sigchld(evutil_socket_t fd, short what, void *arg)
 			rs->agents[i].pid = 0;
 			if (rs->stopping)
 				break;
-			log_warn("agent %d exited unexpectedly (status %d)", rs->agents[i].index,
-			    status);
+			/* Like a spot machine taken back: its trials were checkpointed and
+			 * requeued, and a replacement joins, as an autoscaler would add one. */
+			fprintf(stderr, "%sspotsweep: agent local-%d %s; a replacement joins in %d s\n",
+			    rs->tty ? "\r\033[K" : "", rs->agents[i].index,
+			    WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "stopped" :
+			    "exited abnormally", RUN_REPLACEMENT_DELAY_S);
 			if (rs->respawns++ < RUN_MAX_RESPAWNS)
-				rs->agents[i].pid = spawn_agent(rs, rs->agents[i].index);
+				schedule_replacement(rs, i);
 		}
 	}
-	if (!agents_alive(rs)) {
+	if (!agents_alive(rs) && (rs->stopping || rs->pending_replacements == 0)) {
 		if (!rs->stopping)
 			log_error("every agent has exited; stopping");
 		event_base_loopexit(rs->base, NULL);
@@ -392,8 +433,9 @@ cmd_run_exec(const struct cmd_entry *self, struct cmd_args *args)
 	sigchld = evsignal_new(rs.base, SIGCHLD, on_sigchld, &rs);
 	event_add(sigchld, NULL);
 	for (i = 0; i < nagents; i++) {
-		rs.agents[i].index = i + 1;
-		rs.agents[i].pid = spawn_agent(&rs, i + 1);
+		rs.agents[i].rs = &rs;
+		rs.agents[i].index = ++rs.last_index;
+		rs.agents[i].pid = spawn_agent(&rs, rs.agents[i].index);
 		rs.nagents++;
 	}
 	sigint = evsignal_new(rs.base, SIGINT, on_interrupt, &rs);
@@ -428,6 +470,8 @@ out:
 			kill(rs.agents[i].pid, SIGKILL);
 			waitpid(rs.agents[i].pid, NULL, 0);
 		}
+		if (rs.agents[i].respawn != NULL)
+			event_free(rs.agents[i].respawn);
 	}
 	if (progress != NULL)
 		event_free(progress);
