@@ -32,7 +32,7 @@ trap 'kill $watcher 2>/dev/null || true' EXIT
 
 set +e
 bin/spotsweep --db "$out/demo.db" run sweeps/demo.json --agents 2 --workdir "$out/work" \
-	--config sweeps/demo-scheduler.json \
+	--config contrib/demo-scheduler.json \
 	-o "$out/results.csv"
 rc=$?
 set -e
