@@ -11,21 +11,6 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
-/* User text (a sweep name) with control characters shown as \xNN, so it cannot garble
- * the terminal or forge lines. */
-static void
-add_printable(struct buf *b, const char *s)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			buf_printf(b, "\\x%02x", *p);
-		else
-			buf_addc(b, (char)*p);
-	}
-}
-
 static int64_t
 finished(const struct sweep_summary *s)
 {
@@ -41,7 +26,7 @@ print_one(const struct sweep_summary *s)
 	int i;
 
 	buf_printf(&b, "sweep      %lld ", (long long)s->id);
-	add_printable(&b, s->name);
+	buf_add_printable(&b, s->name);
 	buf_printf(&b, "\nmethod     %s\nstate      %s\n", s->method, s->state);
 	buf_printf(&b, "trials     %lld", (long long)s->trials);
 	if (s->trials > 0)
@@ -55,9 +40,9 @@ print_one(const struct sweep_summary *s)
 	if (s->has_best) {
 		format_double(num, s->best_value);
 		buf_printf(&b, "trial %lld: ", (long long)s->best_trial);
-		add_printable(&b, s->objective != NULL ? s->objective : "value");
+		buf_add_printable(&b, s->objective != NULL ? s->objective : "value");
 		buf_printf(&b, " = %s (%s) ", num, s->minimize ? "minimize" : "maximize");
-		add_printable(&b, s->best_params != NULL ? s->best_params : "{}");
+		buf_add_printable(&b, s->best_params != NULL ? s->best_params : "{}");
 	} else
 		buf_adds(&b, "none yet");
 	buf_addc(&b, '\n');
@@ -75,7 +60,7 @@ print_table(const struct sweep_summary *sums, size_t n)
 
 	for (i = 0; i < n; i++) {
 		buf_reset(&name);
-		add_printable(&name, sums[i].name);
+		buf_add_printable(&name, sums[i].name);
 		if (name.len > width)
 			width = name.len;
 	}
@@ -95,7 +80,7 @@ print_table(const struct sweep_summary *sums, size_t n)
 		const struct sweep_summary *s = &sums[i];
 
 		buf_reset(&name);
-		add_printable(&name, s->name);
+		buf_add_printable(&name, s->name);
 		buf_printf(&b, "%-5lld %-*s %-7s %-9s %7lld", (long long)s->id, (int)width,
 		    name.data, s->method, s->state, (long long)s->trials);
 		for (j = TRIAL_PENDING; j < TRIAL_STATE_MAX; j++)

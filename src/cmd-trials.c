@@ -19,20 +19,6 @@ struct listing {
 	struct buf	out;
 };
 
-/* Appends user-controlled text with control characters shown as \xNN. */
-static void
-add_printable(struct buf *b, const char *s)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			buf_printf(b, "\\x%02x", *p);
-		else
-			buf_addc(b, (char)*p);
-	}
-}
-
 static int
 list_row(const struct trial_row *r, void *arg)
 {
@@ -49,10 +35,10 @@ list_row(const struct trial_row *r, void *arg)
 		buf_printf(&l->out, "%-8lld %-9s %8lld %11lld %-22s ", (long long)r->id,
 		    trial_state_name(r->state), (long long)r->attempts,
 		    (long long)r->preemptions, value);
-		add_printable(&l->out, r->params);
+		buf_add_printable(&l->out, r->params);
 		if (r->reason != NULL) {
 			buf_adds(&l->out, "  ");
-			add_printable(&l->out, r->reason);
+			buf_add_printable(&l->out, r->reason);
 		}
 	}
 	buf_addc(&l->out, '\n');

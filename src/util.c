@@ -112,6 +112,19 @@ buf_steal(struct buf *b)
 	return s;
 }
 
+void
+buf_add_printable(struct buf *b, const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			buf_printf(b, "\\x%02x", *p);
+		else
+			buf_addc(b, (char)*p);
+	}
+}
+
 bool
 safe_strtoll(const char *s, long long *out)
 {

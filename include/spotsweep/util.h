@@ -30,6 +30,10 @@ bool safe_strtoll(const char *s, long long *out);
 bool safe_strtoul(const char *s, unsigned long *out);
 bool safe_strtod(const char *s, double *out);
 
+/* Appends user-controlled text with control characters shown as \xNN, so that it cannot
+ * garble a terminal or forge lines. */
+void buf_add_printable(struct buf *b, const char *s);
+
 /* Shortest decimal form of d that strtod() reads back to the same double ("0.1", "1e-05",
  * "32"). Writes at most 32 bytes into out; non-finite values become "nan", "inf", "-inf". */
 void format_double(char out[32], double d);
