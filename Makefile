@@ -9,7 +9,7 @@ BIN        ?= bin
 CC         ?= cc
 PKGS        = libcurl sqlite3 jansson libevent libpcre2-8 check
 DEB_PKGS    = pkg-config libcurl4-openssl-dev libsqlite3-dev libjansson-dev libevent-dev \
-              libpcre2-dev check
+              libpcre2-dev check openssh-server openssh-client
 WARN        = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OPT        ?= -O2 -g
 EXTRA_CFLAGS ?=
@@ -58,7 +58,8 @@ $(BUILD) $(BIN) $(BUILD)/tests $(BUILD)/bench:
 
 # Installs only when pkg-config misses something, so it is free on a set-up machine.
 deps:
-	@if pkg-config --exists $(PKGS) && command -v sqlite3 >/dev/null && command -v python3 >/dev/null; then :; else \
+	@if pkg-config --exists $(PKGS) && command -v sqlite3 >/dev/null && command -v python3 >/dev/null && \
+	  { command -v sshd >/dev/null || test -x /usr/sbin/sshd; } && command -v ssh >/dev/null; then :; else \
 	  echo "make deps: installing Debian packages"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEB_PKGS) sqlite3 python3 >/dev/null; \

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "spotsweep/agent-loop.h"
+#include "spotsweep/agent-stdio.h"
 #include "spotsweep/agent-trial.h"
 #include "spotsweep/log.h"
 #include "spotsweep/util.h"
@@ -27,6 +28,8 @@ static const char usage_text[] =
 "usage: spotsweep-agent --server URL [--token-file F] [--pool NAME] [--name NAME]\n"
 "                       [--slots N] [--workdir DIR] [--notice-url URL]\n"
 "                       [--notice-file PATH] [--grace-s S] [--once] [--idle-exit-s S]\n"
+"       spotsweep-agent --stdio [--workdir DIR] [--notice-url URL] [--notice-file PATH]\n"
+"                       [--grace-s S]\n"
 "\n"
 "Pulls trials from a spotsweep scheduler over HTTP and runs them, each under /bin/sh -c\n"
 "in its own process group, with its output in DIR/logs/sweep-S/trial-T/attempt-A.log.\n"
@@ -43,6 +46,9 @@ static const char usage_text[] =
 "  --grace-s S         seconds between SIGTERM and SIGKILL on preemption (default 25)\n"
 "  --once              exit after one trial has finished and been reported\n"
 "  --idle-exit-s S     exit after S seconds with no work\n"
+"  --stdio             run the one trial described on stdin (a lease, one JSON line) and\n"
+"                      write its reports as JSON lines on stdout: the SSH transport.\n"
+"                      stdin reaching EOF stops the trial as a preemption would\n"
 "  --help, --version\n"
 "\n"
 "SIGTERM, SIGINT or a notice stops the trials (SIGTERM, then SIGKILL after the grace),\n"
@@ -52,7 +58,7 @@ static const char usage_text[] =
 enum opt_id {
 	OPT_SERVER = 1, OPT_TOKEN_FILE, OPT_POOL, OPT_NAME, OPT_SLOTS, OPT_WORKDIR,
 	OPT_NOTICE_URL, OPT_NOTICE_FILE, OPT_GRACE, OPT_ONCE, OPT_IDLE_EXIT, OPT_HELP,
-	OPT_VERSION
+	OPT_VERSION, OPT_STDIO
 };
 
 static const struct option options[] = {
@@ -67,6 +73,7 @@ static const struct option options[] = {
 	{ "grace-s",	 required_argument, NULL, OPT_GRACE },
 	{ "once",	 no_argument,	    NULL, OPT_ONCE },
 	{ "idle-exit-s", required_argument, NULL, OPT_IDLE_EXIT },
+	{ "stdio",	 no_argument,	    NULL, OPT_STDIO },
 	{ "help",	 no_argument,	    NULL, OPT_HELP },
 	{ "version",	 no_argument,	    NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 }
@@ -135,6 +142,33 @@ read_token(const char *path)
 	return data;
 }
 
+/* --stdio: the options that only make sense with a scheduler to pull from are refused. */
+static int
+run_stdio(const struct agent_config *cfg, const char *workdir_opt, const char *server,
+    const char *token, const char *name)
+{
+	struct agent_stdio_config	 sc;
+	char				*workdir, *cause = NULL;
+	int				 rc;
+
+	if (server != NULL || token != NULL || cfg->pool != NULL || name != NULL ||
+	    cfg->slots != 1 || cfg->once || cfg->idle_exit_s > 0)
+		usage_error("--stdio takes only --workdir, --notice-url, --notice-file and "
+		    "--grace-s (the trial comes from stdin)");
+	if (agent_mkdirs(workdir_opt, &cause) != 0)
+		usage_error("--workdir: %s", cause);
+	if ((workdir = realpath(workdir_opt, NULL)) == NULL)
+		usage_error("--workdir %s: %s", workdir_opt, strerror(errno));
+	memset(&sc, 0, sizeof sc);
+	sc.workdir = workdir;
+	sc.grace_s = cfg->grace_s;
+	sc.notice_url = cfg->notice_url;
+	sc.notice_file = cfg->notice_file;
+	rc = agent_stdio_run(&sc);
+	free(workdir);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -145,6 +179,7 @@ main(int argc, char **argv)
 	size_t			 len;
 	long			 slots;
 	int			 c, rc;
+	bool			 stdio = false;
 
 	log_set_program("spotsweep-agent");
 	log_init_from_env();
@@ -202,6 +237,9 @@ main(int argc, char **argv)
 		case OPT_IDLE_EXIT:
 			cfg.idle_exit_s = parse_seconds("idle-exit-s", optarg, false);
 			break;
+		case OPT_STDIO:
+			stdio = true;
+			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
 			return 0;
@@ -216,6 +254,8 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (stdio)
+		return run_stdio(&cfg, workdir_opt, server, token, name);
 	if (server == NULL)
 		usage_error("--server URL is required");
 	if (!valid_url(server))

@@ -194,12 +194,39 @@ parse_hosts(struct cfg_ctx *x, json_t *arr, const char *prefix, struct pool *p)
 	return 0;
 }
 
+/* Reads the optional array of strings obj[key] into *out. */
+static int
+get_string_array(struct cfg_ctx *x, json_t *obj, const char *prefix, const char *key,
+    char ***out, size_t *n)
+{
+	json_t *v = json_object_get(obj, key), *a;
+	char kp[160];
+	size_t i;
+
+	if (v == NULL)
+		return 0;
+	snprintf(kp, sizeof kp, "%s.%s", prefix, key);
+	if (!json_is_array(v))
+		return cfg_error(x, kp, "expected an array of strings");
+	*out = xcalloc(json_array_size(v) + 1, sizeof **out);
+	json_array_foreach(v, i, a) {
+		if (!json_is_string(a) || json_string_length(a) == 0 ||
+		    strlen(json_string_value(a)) != json_string_length(a)) {
+			snprintf(kp, sizeof kp, "%s.%s.%zu", prefix, key, i);
+			return cfg_error(x, kp, "expected a non-empty string");
+		}
+		(*out)[(*n)++] = xstrdup(json_string_value(a));
+	}
+	return 0;
+}
+
 static int
 parse_pool(struct cfg_ctx *x, json_t *o, size_t idx, struct config *c)
 {
 	static const char *const keys[] = { "name", "class", "price_per_hour",
 	    "gpus_per_worker", "dispatch", "hosts", "agent_path", "scale_command", "server_url",
-	    "partition", "account", "qos", "gres", "max_jobs", "sbatch_args", NULL };
+	    "partition", "account", "qos", "gres", "max_jobs", "sbatch_args", "ssh_options",
+	    "agent_args", NULL };
 	struct pool *p = &c->pools[idx];
 	char prefix[64], kp[128], *s = NULL;
 	json_t *v;
@@ -296,6 +323,10 @@ parse_pool(struct cfg_ctx *x, json_t *o, size_t idx, struct config *c)
 			p->sbatch_args[p->nsbatch_args++] = xstrdup(json_string_value(a));
 		}
 	}
+	if (get_string_array(x, o, prefix, "ssh_options", &p->ssh_options,
+	    &p->nssh_options) != 0 ||
+	    get_string_array(x, o, prefix, "agent_args", &p->agent_args, &p->nagent_args) != 0)
+		return -1;
 	if (p->agent_path == NULL)
 		p->agent_path = xstrdup("spotsweep-agent");
 	return 0;
@@ -401,6 +432,12 @@ config_free(struct config *c)
 		for (j = 0; j < p->nsbatch_args; j++)
 			free(p->sbatch_args[j]);
 		free(p->sbatch_args);
+		for (j = 0; j < p->nssh_options; j++)
+			free(p->ssh_options[j]);
+		free(p->ssh_options);
+		for (j = 0; j < p->nagent_args; j++)
+			free(p->agent_args[j]);
+		free(p->agent_args);
 		free(p->name);
 		free(p->agent_path);
 		free(p->scale_command);

@@ -40,33 +40,34 @@ server_sweep_spec(struct server *srv, int64_t sweep_id, char **cause)
 	return s;
 }
 
-/* Reads an integer field; false (and a 400 reply) when absent or mistyped. */
+/* Reads an integer field of a report; false with *error when absent (and required) or
+ * mistyped. */
 static bool
-body_int(struct req_ctx *ctx, const char *key, bool required, int64_t *out)
+field_int(const json_t *body, const char *key, bool required, int64_t *out, char **error)
 {
-	json_t *v = json_object_get(ctx->body, key);
+	json_t *v = json_object_get(body, key);
 
 	if (v == NULL && !required)
 		return true;
 	if (!json_is_integer(v)) {
-		reply_error(ctx, 400, "field \"%s\": expected an integer", key);
+		*error = xasprintf("field \"%s\": expected an integer", key);
 		return false;
 	}
 	*out = json_integer_value(v);
 	return true;
 }
 
-/* Reads an optional string field (NULL when absent or null). */
+/* Reads an optional string field (NULL when absent or null); false with *error. */
 static bool
-body_str(struct req_ctx *ctx, const char *key, size_t max_len, const char **out)
+field_str(const json_t *body, const char *key, size_t max_len, const char **out, char **error)
 {
-	json_t *v = json_object_get(ctx->body, key);
+	json_t *v = json_object_get(body, key);
 
 	*out = NULL;
 	if (v == NULL || json_is_null(v))
 		return true;
 	if (!json_is_string(v) || json_string_length(v) > max_len) {
-		reply_error(ctx, 400, "field \"%s\": expected a string of at most %zu bytes", key,
+		*error = xasprintf("field \"%s\": expected a string of at most %zu bytes", key,
 		    max_len);
 		return false;
 	}
@@ -74,27 +75,53 @@ body_str(struct req_ctx *ctx, const char *key, size_t max_len, const char **out)
 	return true;
 }
 
-/* Parses "metrics": [{"name","step","value","at"}...] into pts (the caller frees *pts;
- * names point into the body). */
+/* Reads an integer field; false (and a 400 reply) when absent or mistyped. */
 static bool
-body_points(struct req_ctx *ctx, struct metric_point **pts, size_t *n)
+body_int(struct req_ctx *ctx, const char *key, bool required, int64_t *out)
 {
-	json_t *arr = json_object_get(ctx->body, "metrics"), *p;
+	char *error = NULL;
+
+	if (field_int(ctx->body, key, required, out, &error))
+		return true;
+	reply_error(ctx, 400, "%s", error);
+	free(error);
+	return false;
+}
+
+/* Reads an optional string field (NULL when absent or null). */
+static bool
+body_str(struct req_ctx *ctx, const char *key, size_t max_len, const char **out)
+{
+	char *error = NULL;
+
+	if (field_str(ctx->body, key, max_len, out, &error))
+		return true;
+	reply_error(ctx, 400, "%s", error);
+	free(error);
+	return false;
+}
+
+/* Parses "metrics": [{"name","step","value","at"}...] into pts (the caller frees *pts;
+ * names point into the body). Returns 0, or the status (400, 413) with *error. */
+static int
+field_points(const json_t *body, struct metric_point **pts, size_t *n, char **error)
+{
+	json_t *arr = json_object_get(body, "metrics"), *p;
 	size_t i;
 	double now = now_wall();
 
 	*pts = NULL;
 	*n = 0;
 	if (arr == NULL || json_is_null(arr))
-		return true;
+		return 0;
 	if (!json_is_array(arr)) {
-		reply_error(ctx, 400, "field \"metrics\": expected an array");
-		return false;
+		*error = xstrdup("field \"metrics\": expected an array");
+		return 400;
 	}
 	if (json_array_size(arr) > MAX_POINTS_PER_REPORT) {
-		reply_error(ctx, 413, "field \"metrics\": more than %d points in one report",
+		*error = xasprintf("field \"metrics\": more than %d points in one report",
 		    MAX_POINTS_PER_REPORT);
-		return false;
+		return 413;
 	}
 	*pts = xcalloc(json_array_size(arr) + 1, sizeof **pts);
 	json_array_foreach(arr, i, p) {
@@ -105,52 +132,71 @@ body_points(struct req_ctx *ctx, struct metric_point **pts, size_t *n)
 		if (!json_is_string(name) || json_string_length(name) == 0 ||
 		    json_string_length(name) > MAX_NAME_LEN || !json_is_integer(step) ||
 		    !json_is_number(value) || (at != NULL && !json_is_number(at))) {
-			reply_error(ctx, 400, "field \"metrics\" item %zu: expected {\"name\": string, "
+			*error = xasprintf("field \"metrics\" item %zu: expected {\"name\": string, "
 			    "\"step\": integer, \"value\": number, \"at\": number}", i);
 			free(*pts);
 			*pts = NULL;
-			return false;
+			return 400;
 		}
 		mp->name = json_string_value(name);
 		mp->step = json_integer_value(step);
 		mp->value = json_number_value(value);
 		mp->at = at ? json_number_value(at) : now;
 		if (!isfinite(mp->value)) {
-			reply_error(ctx, 400, "field \"metrics\" item %zu: value is not finite", i);
+			*error = xasprintf("field \"metrics\" item %zu: value is not finite", i);
 			free(*pts);
 			*pts = NULL;
-			return false;
+			return 400;
 		}
 	}
 	*n = json_array_size(arr);
-	return true;
+	return 0;
 }
 
-/* Maps a trial operation's result to a reply; true when it succeeded. */
-static bool
-trial_rc_reply(struct req_ctx *ctx, int rc, char *cause)
+/* Maps a trial operation's result to a status: 200 when it succeeded, else the error
+ * status with *error. Frees cause. */
+static int
+trial_rc_status(int64_t trial_id, int rc, char *cause, char **error)
 {
+	int status = 500;
+
 	switch (rc) {
 	case TRIAL_OK:
 		free(cause);
-		return true;
+		return 200;
 	case TRIAL_ESTALE:
-		reply_error(ctx, 409, "attempt is not the trial's current one%s%s",
+		*error = xasprintf("attempt is not the trial's current one%s%s",
 		    cause ? ": " : "", cause ? cause : "");
+		status = 409;
 		break;
 	case TRIAL_ENOENT:
-		reply_error(ctx, 404, "no such trial");
+		*error = xstrdup("no such trial");
+		status = 404;
 		break;
 	case TRIAL_EILLEGAL:
-		reply_error(ctx, 409, "%s", cause ? cause : "illegal transition");
+		*error = xstrdup(cause ? cause : "illegal transition");
+		status = 409;
 		break;
 	default:
-		log_error("trial %lld: %s", (long long)ctx->ids[0], cause ? cause : "error");
-		reply_error(ctx, 500, "the store failed");
+		log_error("trial %lld: %s", (long long)trial_id, cause ? cause : "error");
+		*error = xstrdup("the store failed");
 		break;
 	}
 	free(cause);
-	return false;
+	return status;
+}
+
+/* Replies with what a server_apply_*() returned. */
+static void
+reply_applied(struct req_ctx *ctx, int status, json_t *answer, char *error)
+{
+	if (status == 200)
+		reply_json(ctx, 200, answer);
+	else {
+		json_decref(answer);
+		reply_error(ctx, status, "%s", error != NULL ? error : "error");
+	}
+	free(error);
 }
 
 void
@@ -203,13 +249,12 @@ fail:
 	reply_error(ctx, 500, "the store failed");
 }
 
-/* Fills the worker's pool facts for a lease; false with a reply when it is unknown. */
+/* Finds the worker's pool name (NULL when it has none); false with a reply when the worker
+ * is unknown. */
 static bool
-lease_worker(struct req_ctx *ctx, int64_t worker_id, struct lease_request *lr,
-    char **pool_name)
+lease_worker(struct req_ctx *ctx, int64_t worker_id, char **pool_name)
 {
 	struct server *srv = ctx->srv;
-	const struct pool *p;
 	sqlite3_stmt *stmt;
 	char *cause = NULL;
 
@@ -229,14 +274,6 @@ lease_worker(struct req_ctx *ctx, int64_t worker_id, struct lease_request *lr,
 	*pool_name = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? NULL :
 	    xstrdup((const char *)sqlite3_column_text(stmt, 0));
 	sqlite3_reset(stmt);
-	lr->worker_id = worker_id;
-	lr->pool = *pool_name;
-	lr->gpus = 1;
-	if ((p = config_pool(srv->cfg, *pool_name)) != NULL) {
-		lr->pool_class = pool_class_name(p->cls);
-		lr->price_per_hour = p->price_per_hour;
-		lr->gpus = p->gpus_per_worker;
-	}
 	return true;
 }
 
@@ -283,13 +320,53 @@ lease_json(struct server *srv, const struct lease *l, const struct spec *s)
 	return doc;
 }
 
+/* Leases a trial to a worker of pool pool_name (NULL: none), inside the caller's write:
+ * the HTTP lease and the SSH dispatcher both come here. 1 with *doc, the lease document
+ * (docs/http-api.md), 0 when there is no work, -1 with *cause. */
+int
+server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_t **doc,
+    char **cause)
+{
+	struct lease_request lr;
+	struct lease l;
+	const struct pool *p;
+	const struct spec *s;
+	char *why = NULL;
+	int rc;
+
+	*doc = NULL;
+	memset(&lr, 0, sizeof lr);
+	lr.worker_id = worker_id;
+	lr.pool = pool_name;
+	lr.gpus = 1;
+	if ((p = config_pool(srv->cfg, pool_name)) != NULL) {
+		lr.pool_class = pool_class_name(p->cls);
+		lr.price_per_hour = p->price_per_hour;
+		lr.gpus = p->gpus_per_worker;
+	}
+	lr.lease_timeout_s = srv->lease_timeout_s;
+	lr.now = now_wall();
+	rc = trial_lease(srv->st, &lr, &l, cause);
+	if (rc <= 0)
+		return rc < 0 ? -1 : 0;
+	if ((s = server_sweep_spec(srv, l.sweep_id, &why)) == NULL) {
+		*cause = xasprintf("sweep %lld: the spec cannot be read: %s",
+		    (long long)l.sweep_id, why);
+		free(why);
+		lease_clear(&l);
+		return -1;
+	}
+	*doc = lease_json(srv, &l, s);
+	log_debug("leased trial %lld attempt %lld to worker %lld", (long long)l.trial_id,
+	    (long long)l.attempt, (long long)worker_id);
+	lease_clear(&l);
+	return 1;
+}
+
 void
 api_lease(struct req_ctx *ctx)
 {
 	struct server *srv = ctx->srv;
-	struct lease_request lr;
-	struct lease l;
-	const struct spec *s;
 	char *pool_name = NULL, *cause = NULL;
 	int64_t worker_id;
 	json_t *doc;
@@ -301,88 +378,102 @@ api_lease(struct req_ctx *ctx)
 		reply_error(ctx, 503, "the scheduler is shutting down");
 		return;
 	}
-	memset(&lr, 0, sizeof lr);
-	memset(&l, 0, sizeof l);
-	if (!lease_worker(ctx, worker_id, &lr, &pool_name))
+	if (!lease_worker(ctx, worker_id, &pool_name))
 		return;
 	touch_worker(srv, worker_id);
-	lr.lease_timeout_s = srv->lease_timeout_s;
-	lr.now = now_wall();
-	rc = trial_lease(srv->st, &lr, &l, &cause);
+	rc = server_lease(srv, worker_id, pool_name, &doc, &cause);
 	if (rc < 0) {
 		log_error("lease: %s", cause);
 		free(cause);
 		reply_error(ctx, 500, "the store failed");
-		goto out;
-	}
-	if (rc == 0) {
+	} else if (rc == 0)
 		reply_empty(ctx, 204);
-		goto out;
-	}
-	if ((s = server_sweep_spec(srv, l.sweep_id, &cause)) == NULL) {
-		log_error("sweep %lld: %s", (long long)l.sweep_id, cause);
-		free(cause);
-		reply_error(ctx, 500, "the sweep's spec cannot be read");
-		goto out;
-	}
-	doc = lease_json(srv, &l, s);
-	log_debug("leased trial %lld attempt %lld to worker %lld", (long long)l.trial_id,
-	    (long long)l.attempt, (long long)worker_id);
-	reply_json(ctx, 200, doc);
-out:
-	lease_clear(&l);
+	else
+		reply_json(ctx, 200, doc);
 	free(pool_name);
 }
 
-void
-api_heartbeat(struct req_ctx *ctx)
+/* Applies a heartbeat report (the body of POST /v1/trials/ID/heartbeat). */
+int
+server_apply_heartbeat(struct server *srv, int64_t trial_id, const json_t *body,
+    json_t **answer, char **error)
 {
-	struct server *srv = ctx->srv;
 	struct metric_point *pts;
 	size_t n;
 	int64_t attempt, worker_id = 0;
 	bool cancel = false;
 	char *cause = NULL;
-	int rc;
+	int rc, status;
 
-	if (!body_int(ctx, "attempt", true, &attempt) ||
-	    !body_int(ctx, "worker_id", false, &worker_id) || !body_points(ctx, &pts, &n))
-		return;
-	rc = trial_heartbeat(srv->st, ctx->ids[0], attempt, pts, n, srv->lease_timeout_s,
+	*answer = NULL;
+	if (!field_int(body, "attempt", true, &attempt, error) ||
+	    !field_int(body, "worker_id", false, &worker_id, error))
+		return 400;
+	if ((status = field_points(body, &pts, &n, error)) != 0)
+		return status;
+	rc = trial_heartbeat(srv->st, trial_id, attempt, pts, n, srv->lease_timeout_s,
 	    now_wall(), &cancel, &cause);
 	free(pts);
-	if (!trial_rc_reply(ctx, rc, cause))
-		return;
+	if ((status = trial_rc_status(trial_id, rc, cause, error)) != 200)
+		return status;
 	touch_worker(srv, worker_id);
-	reply_json(ctx, 200, json_pack("{s:b,s:b}", "ok", 1, "cancel", cancel));
+	*answer = json_pack("{s:b,s:b}", "ok", 1, "cancel", cancel);
+	return 200;
+}
+
+void
+api_heartbeat(struct req_ctx *ctx)
+{
+	json_t *answer;
+	char *error = NULL;
+	int status;
+
+	status = server_apply_heartbeat(ctx->srv, ctx->ids[0], ctx->body, &answer, &error);
+	reply_applied(ctx, status, answer, error);
+}
+
+/* Applies a checkpoint report (the body of POST /v1/trials/ID/checkpoint). */
+int
+server_apply_checkpoint(struct server *srv, int64_t trial_id, const json_t *body,
+    json_t **answer, char **error)
+{
+	const char *path;
+	int64_t attempt, step = 0;
+	char *cause = NULL;
+	int rc, status;
+
+	*answer = NULL;
+	if (!field_int(body, "attempt", true, &attempt, error) ||
+	    !field_int(body, "step", false, &step, error) ||
+	    !field_str(body, "path", 4096, &path, error))
+		return 400;
+	if (path == NULL || *path == '\0') {
+		*error = xstrdup("field \"path\": expected a non-empty string");
+		return 400;
+	}
+	rc = trial_checkpoint(srv->st, trial_id, attempt, path, step, now_wall(), &cause);
+	if ((status = trial_rc_status(trial_id, rc, cause, error)) != 200)
+		return status;
+	*answer = json_pack("{s:b}", "ok", 1);
+	return 200;
 }
 
 void
 api_checkpoint(struct req_ctx *ctx)
 {
-	struct server *srv = ctx->srv;
-	const char *path;
-	int64_t attempt, step = 0;
-	char *cause = NULL;
-	int rc;
+	json_t *answer;
+	char *error = NULL;
+	int status;
 
-	if (!body_int(ctx, "attempt", true, &attempt) || !body_int(ctx, "step", false, &step) ||
-	    !body_str(ctx, "path", 4096, &path))
-		return;
-	if (path == NULL || *path == '\0') {
-		reply_error(ctx, 400, "field \"path\": expected a non-empty string");
-		return;
-	}
-	rc = trial_checkpoint(srv->st, ctx->ids[0], attempt, path, step, now_wall(), &cause);
-	if (!trial_rc_reply(ctx, rc, cause))
-		return;
-	reply_json(ctx, 200, json_pack("{s:b}", "ok", 1));
+	status = server_apply_checkpoint(ctx->srv, ctx->ids[0], ctx->body, &answer, &error);
+	reply_applied(ctx, status, answer, error);
 }
 
-void
-api_finish(struct req_ctx *ctx)
+/* Applies a finish report (the body of POST /v1/trials/ID/finish). */
+int
+server_apply_finish(struct server *srv, int64_t trial_id, const json_t *body,
+    json_t **answer, char **error)
 {
-	struct server *srv = ctx->srv;
 	struct finish_report r;
 	struct metric_point *pts;
 	const char *outcome, *reason, *fatal, *log_tail;
@@ -390,24 +481,26 @@ api_finish(struct req_ctx *ctx)
 	enum trial_state next;
 	char *cause = NULL;
 	size_t n;
-	int rc;
+	int rc, status;
 
-	if (!body_int(ctx, "attempt", true, &attempt) ||
-	    !body_int(ctx, "exit_code", false, &exit_code) ||
-	    !body_int(ctx, "worker_id", false, &worker_id) ||
-	    !body_str(ctx, "outcome", 32, &outcome) || !body_str(ctx, "reason", 4096, &reason) ||
-	    !body_str(ctx, "fatal_match", 4096, &fatal) ||
-	    !body_str(ctx, "log_tail", 64 * 1024, &log_tail))
-		return;
+	*answer = NULL;
+	if (!field_int(body, "attempt", true, &attempt, error) ||
+	    !field_int(body, "exit_code", false, &exit_code, error) ||
+	    !field_int(body, "worker_id", false, &worker_id, error) ||
+	    !field_str(body, "outcome", 32, &outcome, error) ||
+	    !field_str(body, "reason", 4096, &reason, error) ||
+	    !field_str(body, "fatal_match", 4096, &fatal, error) ||
+	    !field_str(body, "log_tail", 64 * 1024, &log_tail, error))
+		return 400;
 	memset(&r, 0, sizeof r);
 	if (outcome == NULL || !attempt_outcome_parse(outcome, &r.outcome) ||
 	    r.outcome == OUTCOME_RUNNING || r.outcome == OUTCOME_LOST) {
-		reply_error(ctx, 400, "field \"outcome\": expected succeeded, failed, preempted or "
+		*error = xstrdup("field \"outcome\": expected succeeded, failed, preempted or "
 		    "cancelled");
-		return;
+		return 400;
 	}
-	if (!body_points(ctx, &pts, &n))
-		return;
+	if ((status = field_points(body, &pts, &n, error)) != 0)
+		return status;
 	r.exit_code = (int)exit_code;
 	r.reason = reason;
 	r.fatal_match = fatal;
@@ -415,15 +508,27 @@ api_finish(struct req_ctx *ctx)
 	r.pts = pts;
 	r.npts = n;
 	r.now = now_wall();
-	rc = trial_finish(srv->st, ctx->ids[0], attempt, &r, &next, &cause);
+	rc = trial_finish(srv->st, trial_id, attempt, &r, &next, &cause);
 	free(pts);
-	if (!trial_rc_reply(ctx, rc, cause))
-		return;
+	if ((status = trial_rc_status(trial_id, rc, cause, error)) != 200)
+		return status;
 	touch_worker(srv, worker_id);
-	log_info("trial %lld attempt %lld %s -> %s%s%s", (long long)ctx->ids[0],
+	log_info("trial %lld attempt %lld %s -> %s%s%s", (long long)trial_id,
 	    (long long)attempt, outcome, trial_state_name(next), reason ? ": " : "",
 	    reason ? reason : "");
-	reply_json(ctx, 200, json_pack("{s:b,s:s}", "ok", 1, "state", trial_state_name(next)));
+	*answer = json_pack("{s:b,s:s}", "ok", 1, "state", trial_state_name(next));
+	return 200;
+}
+
+void
+api_finish(struct req_ctx *ctx)
+{
+	json_t *answer;
+	char *error = NULL;
+	int status;
+
+	status = server_apply_finish(ctx->srv, ctx->ids[0], ctx->body, &answer, &error);
+	reply_applied(ctx, status, answer, error);
 }
 
 void

@@ -20,6 +20,7 @@
 
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
+#include "spotsweep/server-ssh.h"
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
@@ -183,6 +184,8 @@ commit_batch(evutil_socket_t fd, short what, void *arg)
 		free(p->body);
 	}
 	srv->npending = 0;
+	if (srv->commit_hook != NULL)
+		srv->commit_hook(srv->commit_hook_arg, ok);
 }
 
 /* Opens the batch transaction if needed and a savepoint for this request. */
@@ -219,6 +222,25 @@ end_write(struct server *srv, bool keep)
 	if (!keep)
 		sqlite3_exec(db, "ROLLBACK TO req", NULL, NULL, NULL);
 	sqlite3_exec(db, "RELEASE req", NULL, NULL, NULL);
+}
+
+int
+server_write_begin(struct server *srv)
+{
+	return begin_write(srv);
+}
+
+void
+server_write_end(struct server *srv, bool keep)
+{
+	end_write(srv, keep);
+}
+
+void
+server_on_commit(struct server *srv, void (*fn)(void *arg, bool ok), void *arg)
+{
+	srv->commit_hook = fn;
+	srv->commit_hook_arg = arg;
 }
 
 /* Matches path against pattern, collecting :id segments. */
@@ -493,6 +515,10 @@ server_create(struct event_base *base, struct store *st, const struct config *cf
 	tv.tv_usec = (long)((tick_s - (double)tv.tv_sec) * 1e6);
 	srv->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, srv);
 	event_add(srv->tick_ev, &tv);
+	if (ssh_dispatch_create(srv, &srv->ssh, cause) != 0) {
+		server_free(srv);
+		return -1;
+	}
 	*out = srv;
 	return 0;
 }
@@ -519,6 +545,12 @@ server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	if (srv->npending > 0 || store_in_transaction(srv->st))
+		commit_batch(-1, 0, srv);
+	ssh_dispatch_free(srv->ssh);
+	srv->ssh = NULL;
+	srv->commit_hook = NULL;
+	/* What the dispatcher wrote while its last answers went out. */
+	if (store_in_transaction(srv->st))
 		commit_batch(-1, 0, srv);
 	if (srv->tick_ev != NULL)
 		event_free(srv->tick_ev);

@@ -29,6 +29,8 @@
  *   trials_sweep keeps per-sweep listings in id order without a sort; trials_best finds the
  *   best succeeded value without a scan; attempts_open finds expired leases.
  * - metrics are keyed by (trial, attempt, name, step): a retried report replaces itself.
+ * - workers.state is 'active' for agents; an SSH host (server-ssh.c) is 'up' or 'down' (its
+ *   last connection failed: last_error says why, down_until when it is tried again).
  */
 static const char *const migrations[] = {
 	/* 0 -> 1 */
@@ -71,7 +73,9 @@ static const char *const migrations[] = {
 	"  registered_at REAL,"
 	"  last_seen REAL,"
 	"  fast_failures INTEGER NOT NULL DEFAULT 0,"
-	"  paused_until REAL NOT NULL DEFAULT 0"
+	"  paused_until REAL NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  down_until REAL NOT NULL DEFAULT 0"
 	");"
 	"CREATE INDEX workers_name ON workers(name, pool);"
 	"CREATE TABLE trials ("

@@ -976,6 +976,56 @@ out:
 	return rc;
 }
 
+int
+trial_lose(struct store *st, int64_t trial_id, int64_t attempt, const char *reason,
+    bool charge, double now, char **cause)
+{
+	struct trial_ctx c;
+	enum attempt_outcome o = OUTCOME_LOST;
+	sqlite3_stmt *stmt;
+	double until;
+	bool own;
+	int rc;
+
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	if ((rc = check_current(st, trial_id, attempt, &c, cause)) != TRIAL_OK)
+		goto out;
+	rc = TRIAL_ERROR;
+	/* The compute charged runs to the last heartbeat; nothing for an attempt that never
+	 * started. */
+	stmt = store_stmt(st, "SELECT CASE WHEN ?3 THEN coalesce(heartbeat_at, started_at)"
+	    " ELSE started_at END FROM attempts WHERE trial_id = ?1 AND attempt = ?2", cause);
+	if (stmt == NULL)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	sqlite3_bind_int64(stmt, 2, attempt);
+	sqlite3_bind_int(stmt, 3, charge);
+	if (store_step_row(st, stmt, "reading an attempt", cause) != 1)
+		goto out;
+	until = sqlite3_column_double(stmt, 0);
+	sqlite3_reset(stmt);
+	if (c.state == TRIAL_CANCELLED)
+		o = OUTCOME_CANCELLED;
+	else if (c.state == TRIAL_PRUNED)
+		o = OUTCOME_PRUNED;
+	if (close_attempt(st, trial_id, attempt, o, -1, reason, NULL, until, now, cause) != 0)
+		goto out;
+	if (store_event(st, c.sweep_id, c.id, attempt, "attempt.lost", NULL, cause) != 0)
+		goto out;
+	if (c.state != TRIAL_RUNNING)
+		rc = TRIAL_OK;
+	else if (charge)
+		rc = after_interruption(st, &c, attempt, reason, now, cause);
+	else if (deadline_passed(&c, now))
+		rc = set_state(st, &c, TRIAL_ABANDONED, "deadline passed", attempt, now, cause);
+	else
+		rc = set_state(st, &c, TRIAL_PENDING, reason, attempt, now, cause);
+out:
+	ctx_clear(&c);
+	return op_end(st, own, rc, cause);
+}
+
 /* Abandons a bounded batch of the pending trials of sweeps past their deadline, in bulk:
  * one event per sweep and batch rather than one per trial. */
 static int

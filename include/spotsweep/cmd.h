@@ -60,6 +60,6 @@ extern const struct cmd_entry cmd_run_entry;
 extern const struct cmd_entry cmd_workers_entry;
 
 /* Commands added by later modules are listed here so cmd.c needs no other edit. */
-#define CMD_TABLE_EXTRA &cmd_serve_entry, &cmd_run_entry,
+#define CMD_TABLE_EXTRA &cmd_serve_entry, &cmd_run_entry, &cmd_workers_entry,
 
 #endif

@@ -35,6 +35,10 @@ struct pool {
 	long			 max_jobs;
 	char			**sbatch_args;
 	size_t			 nsbatch_args;
+	char			**ssh_options;		/* ssh -o OPTION each, before ours */
+	size_t			 nssh_options;
+	char			**agent_args;		/* after `AGENT_PATH --stdio` */
+	size_t			 nagent_args;
 };
 
 struct config {

@@ -29,6 +29,8 @@ struct sweep_cache_entry {
 	struct spec	*spec;
 };
 
+struct ssh_dispatch;
+
 struct server {
 	struct event_base	*base;
 	struct evhttp		*http;
@@ -51,6 +53,10 @@ struct server {
 
 	uint64_t		 requests;
 	uint64_t		 commits;
+
+	struct ssh_dispatch	*ssh;		/* server-ssh.c; NULL without ssh pools */
+	void			(*commit_hook)(void *arg, bool ok);	/* see server_on_commit */
+	void			*commit_hook_arg;
 };
 
 /* One request being handled: route ids, the parsed JSON body for POSTs. */
@@ -81,6 +87,29 @@ void reply_empty(struct req_ctx *ctx, int status);
 
 /* The parsed spec of a sweep, cached; NULL with cause. */
 const struct spec *server_sweep_spec(struct server *srv, int64_t sweep_id, char **cause);
+
+/* Runs a write that is not an HTTP request (the SSH dispatcher's) inside the group commit:
+ * opens the batch transaction if needed and a savepoint; -1 when the store is unavailable.
+ * server_write_end keeps or undoes the savepoint's changes. */
+int server_write_begin(struct server *srv);
+void server_write_end(struct server *srv, bool keep);
+/* Registers the one function called after every group commit (ok: it reached the disk),
+ * after the HTTP replies are sent: the SSH dispatcher answers its agents from there. */
+void server_on_commit(struct server *srv, void (*fn)(void *arg, bool ok), void *arg);
+
+/* Leases a trial to a worker of pool pool_name (NULL: none) inside the caller's write. 1 with
+ * *doc (the lease document of docs/http-api.md), 0 when there is no work, -1 with *cause. */
+int server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_t **doc,
+    char **cause);
+/* Apply an agent's report (the body of the HTTP request) inside the caller's write; used by
+ * the HTTP handlers and the SSH dispatcher. Return the HTTP status: 200 with *answer (the
+ * reply document), else *error (caller frees). */
+int server_apply_heartbeat(struct server *srv, int64_t trial_id, const json_t *body,
+    json_t **answer, char **error);
+int server_apply_checkpoint(struct server *srv, int64_t trial_id, const json_t *body,
+    json_t **answer, char **error);
+int server_apply_finish(struct server *srv, int64_t trial_id, const json_t *body,
+    json_t **answer, char **error);
 
 /* Handlers (server-api.c). */
 route_handler api_healthz, api_register, api_workers, api_lease, api_heartbeat,

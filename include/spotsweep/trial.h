@@ -131,6 +131,14 @@ int trial_finish(struct store *st, int64_t trial_id, int64_t attempt,
  * call, the pending trials of sweeps whose deadline has passed. *n = attempts ended. */
 int trial_expire_leases(struct store *st, double now, int *n, char **cause);
 
+/* Ends the current open attempt as `lost` because its transport failed (an SSH session
+ * ended without a finish report), like an expired lease: a running trial goes back to
+ * pending. charge: the attempt may have run, so its compute up to the last heartbeat is
+ * accounted and the interruption budget spent; false when it never started (the host could
+ * not be reached), which costs the trial nothing. TRIAL_ESTALE when attempt is not current. */
+int trial_lose(struct store *st, int64_t trial_id, int64_t attempt, const char *reason,
+    bool charge, double now, char **cause);
+
 /* Cancels every pending and running trial of a sweep (running attempts end `cancelled` once
  * their worker hears of it). *n = trials cancelled. */
 int trial_cancel_sweep(struct store *st, int64_t sweep_id, int64_t *n, char **cause);
