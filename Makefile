@@ -7,15 +7,15 @@ DESTDIR    ?=
 BUILD      ?= build
 BIN        ?= bin
 CC         ?= cc
-PKGS        = libcurl sqlite3 jansson libevent libpcre2-8 check
+PKGS        = libcurl sqlite3 jansson libevent libpcre2-8 yaml-0.1 check
 DEB_PKGS    = pkg-config libcurl4-openssl-dev libsqlite3-dev libjansson-dev libevent-dev \
-              libpcre2-dev check openssh-server openssh-client
+              libpcre2-dev check openssh-server openssh-client libyaml-dev python3-yaml
 WARN        = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OPT        ?= -O2 -g
 EXTRA_CFLAGS ?=
 EXTRA_LDFLAGS ?=
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs libcurl sqlite3 jansson libevent libpcre2-8 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs libcurl sqlite3 jansson libevent libpcre2-8 yaml-0.1 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 CFLAGS      = -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -Iinclude $(PKG_CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
 LDLIBS      = $(PKG_LIBS) -lm -lpthread
@@ -59,7 +59,8 @@ $(BUILD) $(BIN) $(BUILD)/tests $(BUILD)/bench:
 # Installs only when pkg-config misses something, so it is free on a set-up machine.
 deps:
 	@if pkg-config --exists $(PKGS) && command -v sqlite3 >/dev/null && command -v python3 >/dev/null && \
-	  { command -v sshd >/dev/null || test -x /usr/sbin/sshd; } && command -v ssh >/dev/null; then :; else \
+	  { command -v sshd >/dev/null || test -x /usr/sbin/sshd; } && command -v ssh >/dev/null && \
+	  python3 -c 'import yaml' 2>/dev/null; then :; else \
 	  echo "make deps: installing Debian packages"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEB_PKGS) sqlite3 python3 >/dev/null; \

@@ -356,8 +356,9 @@ emit_checkpoint(struct agent_output *o, const char *path, size_t path_len, bool 
 	o->cb(&ev, o->arg);
 }
 
-/* A structured line: SPOTSWEEP {"metrics": {...}, "step": N} or {"checkpoint": P, "step": N}.
- * A line with nothing usable counts in bad_spotsweep. */
+/* A structured line: SPOTSWEEP {"metrics": {...}, "step": N} or {"checkpoint": P, "step": N},
+ * or {"preempting": true} (W&B's mark_preempting, from the wandb shim). A line with nothing
+ * usable counts in bad_spotsweep. */
 static void
 parse_spotsweep(struct agent_output *o, const char *json, size_t len)
 {
@@ -395,6 +396,12 @@ parse_spotsweep(struct agent_output *o, const char *json, size_t len)
 	}
 	if (ck != NULL) {
 		emit_checkpoint(o, json_string_value(ck), json_string_length(ck), has_step, step);
+		used = true;
+	}
+	if (json_is_true(json_object_get(root, "preempting"))) {
+		struct agent_event ev = { .kind = AGENT_EV_PREEMPTING };
+
+		o->cb(&ev, o->arg);
 		used = true;
 	}
 	if (!used)

@@ -20,6 +20,7 @@
 
 #include "spotsweep/agent-command.h"
 #include "spotsweep/agent-trial.h"
+#include "spotsweep/agent-wandb.h"
 #include "spotsweep/log.h"
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
@@ -182,6 +183,10 @@ on_output_event(const struct agent_event *ev, void *arg)
 			    t->label, AGENT_OUTPUT_MAX_LINE, ev->step);
 		t->overlong_logged = true;
 		break;
+	case AGENT_EV_PREEMPTING:
+		/* a failed exit after this is a preemption, as W&B's mark_preempting means */
+		t->marked_preempting = true;
+		break;
 	default:
 		break;
 	}
@@ -341,6 +346,10 @@ agent_trial_create(const json_t *lease, const char *workdir, double default_hear
 	ph.attempt = t->attempt;
 	ph.checkpoint_dir = t->ckpt_dir;
 	ph.resume_from = t->resume_from;
+	if (agent_wandb_setup(t, lease, &ph, &err) != 0) {
+		end_with_error(t, err);
+		return t;
+	}
 	t->command = agent_command_expand(json_string_value(v), t->params, &ph, &err);
 	if (t->command == NULL)
 		end_with_error(t, err);
@@ -375,6 +384,8 @@ agent_trial_free(struct agent_trial *t)
 		close(t->log_fd);
 	free(t->resume_from);
 	free(t->log_path);
+	free(t->attempt_dir);
+	free(t->args_file);
 	free(t->ckpt_dir);
 	free(t->command);
 	json_decref(t->params);
@@ -432,15 +443,15 @@ static void
 build_env(const struct agent_trial *t, struct envv *e)
 {
 	struct buf	 b = { 0 };
-	const char	*name;
-	json_t		*v;
-	char		**ep, *text, *ename;
-	size_t		 i;
+	char		**ep, *text, **vars;
+	size_t		 i, nvars;
 	bool		 have_unbuffered = false;
 
 	for (ep = environ; *ep != NULL; ep++) {
 		if (env_is_ours(*ep))
 			continue;
+		if (t->wandb_shim && strncmp(*ep, "PYTHONPATH=", 11) == 0)
+			continue;	/* set below, the shim first */
 		if (strncmp(*ep, "PYTHONUNBUFFERED=", 17) == 0)
 			have_unbuffered = true;
 		env_push(e, xstrdup(*ep));
@@ -455,13 +466,13 @@ build_env(const struct agent_trial *t, struct envv *e)
 	text = buf_steal(&b);
 	env_push(e, xasprintf("SPOTSWEEP_PARAMS=%s", text));
 	free(text);
-	json_object_foreach(t->params, name, v) {
-		ename = agent_param_env_name(name);
-		text = agent_param_text(v);
-		env_push(e, xasprintf("%s=%s", ename, text));
-		free(text);
-		free(ename);
-	}
+	/* nested parameters also get one variable per member (agent-command.c) */
+	vars = agent_param_env(t->params, &nvars);
+	for (i = 0; i < nvars; i++)
+		env_push(e, vars[i]);
+	free(vars);
+	if (t->wandb_shim)
+		env_push(e, agent_wandb_pythonpath(t->attempt_dir, getenv("PYTHONPATH")));
 	env_push(e, xasprintf("SPOTSWEEP_CHECKPOINT_DIR=%s", t->ckpt_dir));
 	env_push(e, xasprintf("SPOTSWEEP_RESUME_FROM=%s", t->resume_from));
 	buf_adds(&b, "SPOTSWEEP_CHECKPOINTS=");
@@ -836,7 +847,7 @@ agent_trial_outcome(const struct agent_trial *t)
 	}
 	if (t->exited && WIFEXITED(t->wait_status) && WEXITSTATUS(t->wait_status) == 0)
 		return "succeeded";
-	return "failed";
+	return t->marked_preempting ? "preempted" : "failed";
 }
 
 static char *
@@ -871,6 +882,8 @@ agent_trial_reason(const struct agent_trial *t)
 	}
 	if (strcmp(agent_trial_outcome(t), "succeeded") == 0)
 		return NULL;
+	if (t->marked_preempting)
+		return xstrdup("the trial marked itself preempting");
 	return exit_text(t);
 }
 

@@ -390,6 +390,8 @@ cmd_run_exec(const struct cmd_entry *self, struct cmd_args *args)
 		free(cause);
 		return EXIT_USAGE;
 	}
+	if (cmd_flag(self, args, "wandb-shim"))
+		spec->wandb_shim = true;
 	if (serve_load_config(cmd_opt(self, args, "config"), &cfg) != 0) {
 		spec_free(spec);
 		return EXIT_USAGE;
@@ -496,17 +498,19 @@ out:
 
 const struct cmd_entry cmd_run_entry = {
 	.name = "run",
-	.usage = "SPEC.json [--agents N] [--config FILE] [-o results.csv] [--workdir DIR]",
+	.usage = "SPEC [--agents N] [--config FILE] [-o results.csv] [--workdir DIR] [--wandb-shim]",
 	.help = "Runs a whole sweep on this machine: submits the spec (or resumes the stored sweep\n"
 	    "of the same name and spec), serves on a free loopback port, starts N local agents\n"
 	    "(default 2), shows progress, writes the CSV (default sweep-ID-results.csv) and\n"
 	    "prints the best trial. Exit 0 when every trial succeeded or was pruned, else 1.\n"
-	    "Ctrl-C stops cleanly; running it again resumes.",
+	    "Ctrl-C stops cleanly; running it again resumes. SPEC is JSON or YAML (a W&B\n"
+	    "sweep.yaml runs as it is); --wandb-shim gives the trials a stand-in wandb module.",
 	.opts = {
 		{ "agents", 'n', true },
 		{ "config", 'c', true },
 		{ "o", 'o', true },
 		{ "workdir", 'w', true },
+		{ "wandb-shim", 0, false },
 		{ NULL, 0, false }
 	},
 	.min_args = 1,

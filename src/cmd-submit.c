@@ -55,6 +55,8 @@ cmd_submit_exec(const struct cmd_entry *self, struct cmd_args *args)
 		free(cause);
 		return EXIT_USAGE;
 	}
+	if (cmd_flag(self, args, "wandb-shim"))
+		spec->wandb_shim = true;
 	if (dry_run) {
 		if (store_open(":memory:", &st, &cause) != 0)
 			goto fail;
@@ -84,13 +86,16 @@ out:
 
 const struct cmd_entry cmd_submit_entry = {
 	.name = "submit",
-	.usage = "SPEC.json [--dry-run] [--json]",
-	.help = "Validates the sweep spec and expands it into trials in the store, then prints\n"
-	    "the new sweep's id. --dry-run stores nothing and prints the expanded trials, one\n"
-	    "JSON object a line. --json prints {\"sweep_id\": N, \"trials\": N}.",
+	.usage = "SPEC [--dry-run] [--json] [--wandb-shim]",
+	.help = "Validates the sweep spec (JSON, or YAML such as a W&B sweep.yaml) and expands it\n"
+	    "into trials in the store, then prints the new sweep's id. --dry-run stores nothing\n"
+	    "and prints the expanded trials, one JSON object a line. --json prints\n"
+	    "{\"sweep_id\": N, \"trials\": N}. --wandb-shim runs the trials with a stand-in\n"
+	    "wandb Python module, as \"wandb_shim\": true in the spec does.",
 	.opts = {
 		{ "dry-run", 0, false },
 		{ "json", 0, false },
+		{ "wandb-shim", 0, false },
 		{ NULL, 0, false }
 	},
 	.min_args = 1,

@@ -6,7 +6,12 @@
  * column is the expander's canonical compact JSON object, keys in spec order, and a small
  * scanner walks it once, matching keys to columns and copying number text as stored (which
  * is what makes numbers round-trip exactly). Anything the scanner does not expect (escaped
- * keys, malformed text) falls back to jansson for that row alone. */
+ * keys, malformed text) falls back to jansson for that row alone.
+ *
+ * Parameters of nested "parameters" blocks are stored nested ({"optimizer":{"lr":0.1}}) and
+ * exported flat, one column per parameter named by its dotted path ("optimizer.lr"): the
+ * scanner descends into an object whose key path begins some column's name, and the slow
+ * path follows the dots. A sweep without dotted names never pays for this. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -75,7 +80,11 @@ struct keyset {
 	char	**names;
 	size_t	*lens;
 	size_t	 n;
+	bool	 dotted;	/* some name has a '.': it may be a nested parameter */
 };
+
+/* Nested objects the scanner descends into; deeper ones are the slow path's. */
+#define SCAN_MAX_DEPTH	16
 
 static const char *
 skip_ws(const char *p, const char *end)
@@ -138,48 +147,79 @@ keyset_find(const struct keyset *ks, const char *key, size_t len, size_t hint)
 	return ks->n;
 }
 
-/* Walks one JSON object, filling spans[i] for each expected key. False when the text is not
- * a plain object this scanner handles (the caller then asks jansson). */
+/* Whether some name of ks begins with the key path prefix followed by '.'. */
 static bool
-scan_object(const char *p, size_t len, const struct keyset *ks, struct span *spans)
+keyset_has_group(const struct keyset *ks, const char *prefix, size_t len)
 {
-	const char *end = p + len, *key, *v;
-	size_t klen, idx, next = 0;
+	size_t i;
+
+	for (i = 0; i < ks->n; i++)
+		if (ks->lens[i] > len && ks->names[i][len] == '.' &&
+		    memcmp(ks->names[i], prefix, len) == 0)
+			return true;
+	return false;
+}
+
+/* Walks the JSON object at p (its '{'), filling spans[i] for each expected key; path holds
+ * the key path of the object (empty at the top). Returns the byte after the object, or NULL
+ * when the text is not a plain object this scanner handles. */
+static const char *
+scan_obj(const char *p, const char *end, const struct keyset *ks, struct span *spans,
+    struct buf *path, int depth)
+{
+	const char *key, *v, *name;
+	size_t klen, nlen, idx, next = 0, mark = path->len;
 	bool escaped;
 
-	memset(spans, 0, ks->n * sizeof *spans);
-	p = skip_ws(p, end);
 	if (p == end || *p++ != '{')
-		return false;
+		return NULL;
 	p = skip_ws(p, end);
 	if (p < end && *p == '}')
-		return skip_ws(p + 1, end) == end;
+		return p + 1;
 	for (;;) {
 		if (p == end || *p != '"')
-			return false;
+			return NULL;
 		key = p + 1;
 		if ((p = scan_string(key, end, &escaped)) == NULL || escaped)
-			return false;
+			return NULL;
 		klen = (size_t)(p - key);
 		p = skip_ws(p + 1, end);
 		if (p == end || *p != ':')
-			return false;
+			return NULL;
 		v = p = skip_ws(p + 1, end);
 		if (p == end)
-			return false;
-		idx = keyset_find(ks, key, klen, next);
+			return NULL;
+		name = key;
+		nlen = klen;
+		if (depth > 0) {
+			path->len = mark;
+			buf_addc(path, '.');
+			buf_add(path, key, klen);
+			name = path->data;
+			nlen = path->len;
+		}
+		idx = keyset_find(ks, name, nlen, next);
 		if (idx < ks->n)
 			next = idx + 1;
 		if (*p == '"') {
 			if ((p = scan_string(p + 1, end, &escaped)) == NULL)
-				return false;
+				return NULL;
 			if (idx < ks->n)
 				spans[idx] = (struct span){ SPAN_STRING, escaped, v + 1,
 				    (size_t)(p - v - 1) };
 			p++;
+		} else if (*p == '{' && idx == ks->n && ks->dotted &&
+		    depth + 1 < SCAN_MAX_DEPTH && keyset_has_group(ks, name, nlen)) {
+			/* a group of nested parameters: its members are columns */
+			if (depth == 0) {
+				buf_reset(path);
+				buf_add(path, key, klen);
+			}
+			if ((p = scan_obj(p, end, ks, spans, path, depth + 1)) == NULL)
+				return NULL;
 		} else if (*p == '[' || *p == '{') {
 			if ((p = scan_nested(p, end)) == NULL)
-				return false;
+				return NULL;
 			if (idx < ks->n)
 				spans[idx] = (struct span){ SPAN_RAW, false, v, (size_t)(p - v) };
 		} else {
@@ -187,7 +227,7 @@ scan_object(const char *p, size_t len, const struct keyset *ks, struct span *spa
 			    *p != '\n' && *p != '\r')
 				p++;
 			if (p == v)
-				return false;
+				return NULL;
 			if (idx < ks->n) {
 				if (p - v == 4 && memcmp(v, "null", 4) == 0)
 					spans[idx] = (struct span){ SPAN_NULL, false, v, 0 };
@@ -196,15 +236,34 @@ scan_object(const char *p, size_t len, const struct keyset *ks, struct span *spa
 					    (size_t)(p - v) };
 			}
 		}
+		path->len = mark;
+		if (path->data != NULL)
+			path->data[mark] = '\0';
 		p = skip_ws(p, end);
 		if (p == end)
-			return false;
+			return NULL;
 		if (*p == '}')
-			return skip_ws(p + 1, end) == end;
+			return p + 1;
 		if (*p++ != ',')
-			return false;
+			return NULL;
 		p = skip_ws(p, end);
 	}
+}
+
+/* Walks one JSON object, filling spans[i] for each expected key. False when the text is not
+ * a plain object this scanner handles (the caller then asks jansson). */
+static bool
+scan_object(const char *p, size_t len, const struct keyset *ks, struct span *spans,
+    struct buf *path)
+{
+	const char *end = p + len;
+
+	memset(spans, 0, ks->n * sizeof *spans);
+	buf_reset(path);
+	p = skip_ws(p, end);
+	if ((p = scan_obj(p, end, ks, spans, path, 0)) == NULL)
+		return false;
+	return skip_ws(p, end) == end;
 }
 
 static int
@@ -354,6 +413,26 @@ add_span_cells(struct buf *b, const struct span *spans, size_t n, struct buf *tm
 	return true;
 }
 
+/* The value at a column's name: the key itself, else, for a dotted name, the member of a
+ * nested object ("optimizer.lr" is o["optimizer"]["lr"], or o["optimizer.lr"]). */
+static json_t *
+json_get_column(json_t *o, const char *name)
+{
+	const char *dot;
+	json_t *v, *sub;
+
+	if (!json_is_object(o))
+		return NULL;
+	if ((v = json_object_get(o, name)) != NULL)
+		return v;
+	for (dot = strchr(name, '.'); dot != NULL; dot = strchr(dot + 1, '.')) {
+		sub = json_object_getn(o, name, (size_t)(dot - name));
+		if (json_is_object(sub) && (v = json_get_column(sub, dot + 1)) != NULL)
+			return v;
+	}
+	return NULL;
+}
+
 /* The slow path for one object column: jansson lookups, one per expected key. */
 static void
 add_json_cells(struct buf *b, const char *text, size_t len, const struct keyset *ks)
@@ -364,7 +443,8 @@ add_json_cells(struct buf *b, const char *text, size_t len, const struct keyset 
 
 	for (i = 0; i < ks->n; i++) {
 		buf_addc(b, ',');
-		v = json_is_object(o) ? json_object_get(o, ks->names[i]) : NULL;
+		v = ks->dotted ? json_get_column(o, ks->names[i]) :
+		    json_is_object(o) ? json_object_get(o, ks->names[i]) : NULL;
 		if (v == NULL)
 			continue;
 		switch (json_typeof(v)) {
@@ -410,7 +490,8 @@ add_object_cells(struct buf *b, const char *text, size_t len, const struct keyse
 			buf_addc(b, ',');
 		return;
 	}
-	if (scan_object(text, len, ks, spans) && add_span_cells(b, spans, ks->n, tmp))
+	/* tmp is free until add_span_cells needs it: it holds the scanner's key path */
+	if (scan_object(text, len, ks, spans, tmp) && add_span_cells(b, spans, ks->n, tmp))
 		return;
 	b->len = mark;
 	add_json_cells(b, text, len, ks);
@@ -448,6 +529,8 @@ keyset_load(struct keyset *ks, const char *json, const char *what, char **cause)
 			continue;
 		ks->names[ks->n] = xstrdup(json_string_value(v));
 		ks->lens[ks->n] = strlen(ks->names[ks->n]);
+		if (strchr(ks->names[ks->n], '.') != NULL)
+			ks->dotted = true;
 		ks->n++;
 	}
 	json_decref(a);

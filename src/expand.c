@@ -19,7 +19,15 @@
  *    which would put every parameter at its minimum, and a normal at -infinity), one
  *    dimension per non-fixed parameter in spec order, mapped as for random.
  *  - bayes: not expanded up front; its trials are proposed as results arrive.
- * Deduplication of identical parameter sets is the store's job (a UNIQUE index). */
+ * Deduplication of identical parameter sets is the store's job (a UNIQUE index).
+ *
+ * Each distribution maps its uniform draw u through W&B's inverse CDF (wandb/sweeps
+ * params.py ppf), so a draw means what it means on W&B: log_uniform takes natural-log bounds,
+ * the *_values forms take the bounds themselves, q_* round to the nearest multiple of q (ties
+ * to even, as numpy), "probabilities" pick the first value whose cumulative probability
+ * exceeds u. Parameters of nested "parameters" blocks are written nested:
+ * {"optimizer":{"lr":0.01,"beta":0.9},"batch_size":32}, the keys of each level in spec
+ * order; every slot's key text carries the braces that open and close the groups around it. */
 #include <inttypes.h>
 #include <float.h>
 #include <math.h>
@@ -37,10 +45,12 @@
 /* One parameter, prepared for output. */
 struct slot {
 	const struct spec_param	*p;
-	char			*key;		/* "\"name\":", with a leading ',' after the first */
+	char			*key;		/* "\"name\":", with a leading ',' after the first,
+						 * and the braces of nested groups around it */
 	size_t			 keylen;
-	int			 qdigits;	/* q_uniform: decimals of q, -1 when not decimal */
-	double			 loglo, loghi;	/* log_uniform_values: log10(min), log10(max) */
+	int			 qdigits;	/* q_*: decimals of q, -1 when not decimal */
+	double			 loglo, loghi;	/* log10 bounds (log_uniform_values), or the
+						 * natural-log ones the draw spans (log_uniform) */
 	bool			 drawn;		/* takes a uniform draw / a Sobol dimension */
 
 	/* Pre-rendered texts (values, or grid points): text i is arena[off[i]..off[i+1]). */
@@ -56,6 +66,8 @@ struct expander {
 	enum spec_method	 method;
 	struct slot		*slots;
 	size_t			 nslots;
+	char			*tail;		/* closes the open groups and the object */
+	size_t			 taillen;
 	uint64_t		 limit;		/* trials to produce; 0 = no cap (grid only) */
 	uint64_t		 emitted;
 	bool			 done;
@@ -241,17 +253,124 @@ q_multiple(double q, int digits, double k)
 	return k * nearbyint(q * scale) / scale;
 }
 
+static bool
+is_q(enum dist_kind k)
+{
+	return k == DIST_Q_UNIFORM || k == DIST_Q_LOG_UNIFORM ||
+	    k == DIST_Q_LOG_UNIFORM_VALUES || k == DIST_Q_NORMAL || k == DIST_Q_LOG_NORMAL;
+}
+
 /* Fills the fields of sl that depend on its parameter alone. */
 static void
 slot_prepare(struct slot *sl, const struct spec_param *p)
 {
 	sl->p = p;
-	sl->qdigits = p->kind == DIST_Q_UNIFORM ? q_digits(p->q) : -1;
-	if (p->kind == DIST_LOG_UNIFORM_VALUES) {
+	sl->qdigits = is_q(p->kind) ? q_digits(p->q) : -1;
+	switch (p->kind) {
+	case DIST_LOG_UNIFORM_VALUES:
+	case DIST_INV_LOG_UNIFORM_VALUES:
 		sl->loglo = log10(p->min);
 		sl->loghi = log10(p->max);
+		break;
+	case DIST_LOG_UNIFORM:
+	case DIST_Q_LOG_UNIFORM:
+		sl->loglo = p->min;
+		sl->loghi = p->max;
+		break;
+	case DIST_INV_LOG_UNIFORM:
+		/* log(1/X) uniform in [min, max]: X = exp(-max + u (max - min)) */
+		sl->loglo = -p->max;
+		sl->loghi = -p->min;
+		break;
+	case DIST_Q_LOG_UNIFORM_VALUES:
+		sl->loglo = log(p->min);
+		sl->loghi = log(p->max);
+		break;
+	default:
+		break;
 	}
 	sl->drawn = p->kind != DIST_VALUE;
+}
+
+/* round(v / q) * q, the multiple cleanly rounded to q's decimals. */
+static double
+q_round(const struct slot *sl, double v)
+{
+	return q_multiple(sl->p->q, sl->qdigits, nearbyint(v / sl->p->q));
+}
+
+/* The value at quantile u of a numeric distribution: W&B's ppf. end: u = 1 is the upper
+ * bound itself (grids include both ends); draws never reach it. */
+static double
+dist_value(const struct slot *sl, double u, double z)
+{
+	const struct spec_param *p = sl->p;
+	double v, lo, hi;
+
+	switch (p->kind) {
+	case DIST_UNIFORM:
+		v = p->min + u * (p->max - p->min);
+		if (v >= p->max)	/* rounding must not reach the open end */
+			v = nextafter(p->max, p->min);
+		return v;
+	case DIST_INT_UNIFORM:
+		return fmin(p->min + floor(u * (p->max - p->min + 1)), p->max);
+	case DIST_LOG_UNIFORM_VALUES:
+	case DIST_INV_LOG_UNIFORM_VALUES:
+		/* Base 10 rather than e: the same distribution, and decimal bounds give
+		 * decimal grid points (1e-3..1e-1 in 3 is 0.001, 0.01, 0.1 exactly). The
+		 * inverse form is the same distribution: 1/X log-uniform means X is. */
+		v = pow(10, sl->loglo + u * (sl->loghi - sl->loglo));
+		return fmin(fmax(v, p->min), p->max);
+	case DIST_LOG_UNIFORM:
+	case DIST_INV_LOG_UNIFORM:
+		lo = exp(sl->loglo);
+		hi = exp(sl->loghi);
+		return fmin(fmax(exp(sl->loglo + u * (sl->loghi - sl->loglo)), lo), hi);
+	case DIST_Q_UNIFORM:
+		return q_round(sl, p->min + u * (p->max - p->min));
+	case DIST_Q_LOG_UNIFORM:
+	case DIST_Q_LOG_UNIFORM_VALUES:
+		return q_round(sl, exp(sl->loglo + u * (sl->loghi - sl->loglo)));
+	case DIST_NORMAL:
+		return p->mu + p->sigma * z;
+	case DIST_Q_NORMAL:
+		return q_round(sl, p->mu + p->sigma * z);
+	case DIST_LOG_NORMAL:
+		return exp(p->mu + p->sigma * z);
+	case DIST_Q_LOG_NORMAL:
+		return q_round(sl, exp(p->mu + p->sigma * z));
+	default:
+		abort();
+	}
+}
+
+static bool
+is_gaussian(enum dist_kind k)
+{
+	return k == DIST_NORMAL || k == DIST_Q_NORMAL || k == DIST_LOG_NORMAL ||
+	    k == DIST_Q_LOG_NORMAL;
+}
+
+/* The index of the value that u picks: uniform over the values, or by "probabilities",
+ * the first whose cumulative probability exceeds u, as W&B samples. */
+static size_t
+value_index(const struct spec_param *p, double u, size_t n)
+{
+	size_t lo = 0, hi = n - 1, mid, i;
+
+	if (p->cum == NULL) {
+		i = (size_t)(u * (double)n);
+		return i >= n ? n - 1 : i;
+	}
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (p->cum[mid] > u)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
 }
 
 /* Appends the JSON text of the value of sl's parameter that u in [0, 1) selects. */
@@ -259,55 +378,28 @@ static void
 emit_unit(const struct slot *sl, double u, struct buf *b)
 {
 	const struct spec_param *p = sl->p;
-	double v;
 	size_t n, i;
 
 	if (!(u >= 0))		/* also catches NaN */
 		u = 0;
 	if (u >= 1)
 		u = nextafter(1.0, 0.0);
-	switch (p->kind) {
-	case DIST_VALUE:
-	case DIST_VALUES:
+	if (p->kind == DIST_VALUE || p->kind == DIST_VALUES) {
 		n = json_array_size(p->values);
 		if (n == 0) {		/* the parser refuses this; never index past the end */
 			buf_add(b, "null", 4);
 			return;
 		}
-		i = (size_t)(u * (double)n);
-		if (i >= n)
-			i = n - 1;
+		i = value_index(p, u, n);
 		if (sl->arena != NULL)
 			buf_add(b, sl->arena + sl->off[i], sl->off[i + 1] - sl->off[i]);
 		else
 			json_add_value(b, json_array_get(p->values, i));
 		return;
-	case DIST_UNIFORM:
-		v = p->min + u * (p->max - p->min);
-		if (v >= p->max)	/* rounding must not reach the open end */
-			v = nextafter(p->max, p->min);
-		break;
-	case DIST_INT_UNIFORM:
-		v = fmin(p->min + floor(u * (p->max - p->min + 1)), p->max);
-		break;
-	case DIST_LOG_UNIFORM_VALUES:
-		/* Base 10 rather than e: the same distribution, and decimal bounds give
-		 * decimal grid points (1e-3..1e-1 in 3 is 0.001, 0.01, 0.1 exactly). */
-		v = pow(10, sl->loglo + u * (sl->loghi - sl->loglo));
-		v = fmin(fmax(v, p->min), p->max);
-		break;
-	case DIST_Q_UNIFORM:
-		v = q_multiple(p->q, sl->qdigits,
-		    nearbyint((p->min + u * (p->max - p->min)) / p->q));
-		break;
-	case DIST_NORMAL:
-		/* u = 0 (one chance in 2^53 from a draw) would be -infinity. */
-		v = p->mu + p->sigma * normal_quantile(u > 0 ? u : 0x1.0p-54);
-		break;
-	default:
-		abort();
 	}
-	buf_add_double(b, v + 0.0);	/* -0 prints as 0 */
+	/* u = 0 (one chance in 2^53 from a draw) would be -infinity for a normal. */
+	buf_add_double(b, dist_value(sl, u,
+	    is_gaussian(p->kind) ? normal_quantile(u > 0 ? u : 0x1.0p-54) : 0) + 0.0);
 }
 
 /* Maps u in [0,1) to a value of parameter p, appending its JSON form to b. */
@@ -345,8 +437,8 @@ lattice(const struct spec_param *p, double step, double *kmin, double *kmax)
 /* Number of grid points of parameter p: value 1; values each; int_uniform every integer
  * in min..max; q_uniform every multiple of q in [min, max]; with "num": K set, K evenly
  * spaced points instead (for int_uniform/q_uniform at most the lattice's size, so no two
- * coincide); uniform/log_uniform_values/normal K points. 0 when a continuous range has no
- * num (the spec parser rejects that for grid). Saturates at UINT64_MAX. */
+ * coincide); every other distribution K points. 0 when a continuous range has no num (the
+ * spec parser rejects that for grid). Saturates at UINT64_MAX. */
 uint64_t
 expand_grid_points(const struct spec_param *p)
 {
@@ -364,12 +456,8 @@ expand_grid_points(const struct spec_param *p)
 		if (p->num > 0 && (double)p->num < n)
 			return (uint64_t)p->num;
 		return n >= 0x1.0p64 ? UINT64_MAX : (uint64_t)n;
-	case DIST_UNIFORM:
-	case DIST_LOG_UNIFORM_VALUES:
-	case DIST_NORMAL:
-		return p->num > 0 ? (uint64_t)p->num : 0;
 	default:
-		return 0;
+		return p->num > 0 ? (uint64_t)p->num : 0;
 	}
 }
 
@@ -382,9 +470,10 @@ linspace(uint64_t i, uint64_t n)
 
 /* Appends the JSON text of grid point i (< expand_grid_points(p)) of p. */
 static void
-emit_grid_point(const struct spec_param *p, uint64_t i, uint64_t n, int qdigits, struct buf *b)
+emit_grid_point(const struct slot *sl, uint64_t i, uint64_t n, struct buf *b)
 {
-	double kmin, kmax, t, v, lo, hi;
+	const struct spec_param *p = sl->p;
+	double kmin, kmax, t, v, c;
 
 	switch (p->kind) {
 	case DIST_VALUE:
@@ -398,28 +487,30 @@ emit_grid_point(const struct spec_param *p, uint64_t i, uint64_t n, int qdigits,
 			t = kmin + (double)i;
 		else
 			t = kmin + nearbyint(linspace(i, n) * (kmax - kmin));
-		v = p->kind == DIST_Q_UNIFORM ? q_multiple(p->q, qdigits, t) : t;
+		v = p->kind == DIST_Q_UNIFORM ? q_multiple(p->q, sl->qdigits, t) : t;
 		break;
 	case DIST_UNIFORM:
 		t = linspace(i, n);
 		v = i + 1 == n && n > 1 ? p->max : p->min + t * (p->max - p->min);
 		break;
 	case DIST_LOG_UNIFORM_VALUES:
-		lo = log10(p->min);
-		hi = log10(p->max);
+	case DIST_INV_LOG_UNIFORM_VALUES:
 		if (i == 0)
 			v = p->min;
 		else if (i + 1 == n)
 			v = p->max;
 		else
-			v = fmin(fmax(pow(10, lo + linspace(i, n) * (hi - lo)), p->min), p->max);
-		break;
-	case DIST_NORMAL:
-		/* Quantiles at the centres of K equal-probability cells. */
-		v = p->mu + p->sigma * normal_quantile(((double)i + 0.5) / (double)n);
+			v = dist_value(sl, linspace(i, n), 0);
 		break;
 	default:
-		abort();
+		if (is_gaussian(p->kind)) {
+			/* Quantiles at the centres of K equal-probability cells. */
+			c = ((double)i + 0.5) / (double)n;
+			v = dist_value(sl, c, normal_quantile(c));
+		} else
+			/* log ranges, both ends included */
+			v = dist_value(sl, linspace(i, n), 0);
+		break;
 	}
 	buf_add_double(b, v + 0.0);	/* -0 prints as 0 */
 }
@@ -437,7 +528,7 @@ slot_render(struct slot *sl, uint64_t n, bool grid)
 	for (i = 0; i < n; i++) {
 		sl->off[i] = b.len;
 		if (grid)
-			emit_grid_point(sl->p, i, n, sl->qdigits, &b);
+			emit_grid_point(sl, i, n, &b);
 		else
 			json_add_value(&b, json_array_get(sl->p->values, (size_t)i));
 	}
@@ -457,6 +548,32 @@ slots_free(struct slot *slots, size_t n)
 		free(slots[i].key);
 	}
 	free(slots);
+}
+
+/* The text before parameter p's value: the braces that close the groups of prev (the
+ * parameter before it) that p is not in, a comma, the groups of p that prev is not in, and
+ * p's own key. Parameters of one group are adjacent (spec-params.c flattens depth first). */
+static void
+slot_key(struct buf *key, const struct spec_param *prev, const struct spec_param *p)
+{
+	size_t common = 0, i, nk = p->nkeys > 0 ? p->nkeys : 1;
+	const char *leaf;
+
+	if (prev != NULL) {
+		while (common + 1 < prev->nkeys && common + 1 < nk &&
+		    strcmp(prev->keys[common], p->keys[common]) == 0)
+			common++;
+		for (i = common; i + 1 < prev->nkeys; i++)
+			buf_addc(key, '}');
+		buf_addc(key, ',');
+	}
+	for (i = common; i + 1 < nk; i++) {
+		json_add_string(key, p->keys[i], strlen(p->keys[i]));
+		buf_add(key, ":{", 2);
+	}
+	leaf = p->nkeys > 0 ? p->keys[p->nkeys - 1] : p->name;
+	json_add_string(key, leaf, strlen(leaf));
+	buf_addc(key, ':');
 }
 
 /* Returns NULL with *cause set when the spec cannot be expanded (method bayes). */
@@ -501,10 +618,7 @@ expander_create(const struct spec *s, char **cause)
 			e->ndrawn++;
 
 		buf_reset(&key);
-		if (i > 0)
-			buf_addc(&key, ',');
-		json_add_string(&key, sl->p->name, strlen(sl->p->name));
-		buf_addc(&key, ':');
+		slot_key(&key, i > 0 ? &s->params[i - 1] : NULL, sl->p);
 		sl->keylen = key.len;
 		sl->key = buf_steal(&key);
 
@@ -520,6 +634,13 @@ expander_create(const struct spec *s, char **cause)
 		} else if (sl->p->kind == DIST_VALUE || sl->p->kind == DIST_VALUES)
 			slot_render(sl, json_array_size(sl->p->values), false);
 	}
+
+	/* the last parameter's groups, then the object */
+	buf_addc(&key, '}');
+	for (i = 1; s->nparams > 0 && i < s->params[s->nparams - 1].nkeys; i++)
+		buf_addc(&key, '}');
+	e->taillen = key.len;
+	e->tail = buf_steal(&key);
 
 	switch (s->method) {
 	case METHOD_RANDOM:
@@ -557,7 +678,7 @@ emit_grid_slot(const struct slot *sl, struct buf *b)
 		a = (size_t)sl->at;
 		buf_add(b, sl->arena + sl->off[a], sl->off[a + 1] - sl->off[a]);
 	} else
-		emit_grid_point(sl->p, sl->at, sl->npoints, sl->qdigits, b);
+		emit_grid_point(sl, sl->at, sl->npoints, b);
 }
 
 /* Steps the odometer: the last slot turns fastest. False when it wrapped around. */
@@ -607,7 +728,7 @@ expander_next(struct expander *e, struct buf *b)
 			abort();
 		}
 	}
-	buf_addc(b, '}');
+	buf_add(b, e->tail, e->taillen);
 
 	e->emitted++;
 	if (e->method == METHOD_GRID && !grid_advance(e))
@@ -621,6 +742,7 @@ expander_free(struct expander *e)
 	if (e == NULL)
 		return;
 	free(e->point);
+	free(e->tail);
 	sobol_free(e->sobol);
 	slots_free(e->slots, e->nslots);
 	free(e);

@@ -317,6 +317,10 @@ lease_json(struct server *srv, const struct lease *l, const struct spec *s)
 	    "checkpoints", l->checkpoints ? json_loads(l->checkpoints, 0, &jerr) : json_array(),
 	    "lease_timeout_s", srv->lease_timeout_s,
 	    "heartbeat_s", srv->lease_timeout_s / 3);
+	/* W&B's program (for ${program}) and the wandb shim (agent-wandb.c) */
+	json_object_set_new(doc, "wandb_shim", json_boolean(s->wandb_shim));
+	if (s->program != NULL)
+		json_object_set_new(doc, "program", json_string(s->program));
 	return doc;
 }
 

@@ -23,8 +23,8 @@ insert_sweep(struct store *st, const struct spec *s, const char *spec_path, int6
 
 	stmt = store_stmt(st, "INSERT INTO sweeps (name, spec_path, spec_text, method, objective,"
 	    " goal, param_names, metric_names, max_trials, max_failures, max_preemptions,"
-	    " checkpoint_keep, timeout_s, deadline, created_at)"
-	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", cause);
+	    " checkpoint_keep, timeout_s, deadline, created_at, target, wandb_shim)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", cause);
 	if (stmt == NULL)
 		return -1;
 	param_names = spec_param_names_json(s);
@@ -46,6 +46,10 @@ insert_sweep(struct store *st, const struct spec *s, const char *spec_path, int6
 	if (s->deadline > 0)
 		sqlite3_bind_double(stmt, 14, s->deadline);
 	sqlite3_bind_double(stmt, 15, now_wall());
+	/* metric.target, for trial_finish; the shim flag may come from --wandb-shim */
+	if (s->has_target)
+		sqlite3_bind_double(stmt, 16, s->target);
+	sqlite3_bind_int(stmt, 17, s->wandb_shim);
 	rc = store_step_done(st, stmt, "storing the sweep", cause);
 	free(param_names);
 	free(metric_names);
@@ -346,10 +350,12 @@ store_sweep_spec(struct store *st, int64_t id, struct spec **out, char **cause)
 	sqlite3_stmt *stmt;
 	char *path, *text;
 	size_t len;
+	bool wandb_shim;
 	int rc;
 
 	*out = NULL;
-	stmt = store_stmt(st, "SELECT spec_path, spec_text FROM sweeps WHERE id = ?", cause);
+	stmt = store_stmt(st, "SELECT spec_path, spec_text, wandb_shim FROM sweeps WHERE id = ?",
+	    cause);
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, id);
@@ -359,15 +365,19 @@ store_sweep_spec(struct store *st, int64_t id, struct spec **out, char **cause)
 			*cause = xasprintf("no sweep %lld", (long long)id);
 		return -1;
 	}
-	/* The path names the format and appears in messages; the text is what was submitted. */
+	/* The path names the format and appears in messages; the text is what was submitted.
+	 * Without a path the text tells JSON from YAML. */
 	if (sqlite3_column_type(stmt, 0) == SQLITE_NULL)
-		path = xasprintf("sweep-%lld.json", (long long)id);
+		path = xasprintf("sweep-%lld", (long long)id);
 	else
 		path = store_column_strdup(stmt, 0);
 	len = (size_t)sqlite3_column_bytes(stmt, 1);
 	text = xstrndup((const char *)sqlite3_column_text(stmt, 1), len);
+	wandb_shim = sqlite3_column_int(stmt, 2) != 0;
 	sqlite3_reset(stmt);
 	rc = spec_parse(path, text, len, out, cause);
+	if (rc == 0 && wandb_shim)
+		(*out)->wandb_shim = true;
 	free(path);
 	free(text);
 	return rc;

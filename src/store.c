@@ -50,6 +50,8 @@ static const char *const migrations[] = {
 	"  checkpoint_keep INTEGER NOT NULL,"
 	"  timeout_s INTEGER,"
 	"  deadline REAL,"
+	"  target REAL,"
+	"  wandb_shim INTEGER NOT NULL DEFAULT 0,"
 	"  state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'done', 'cancelled')),"
 	"  n_trials INTEGER NOT NULL DEFAULT 0,"
 	"  n_pending INTEGER NOT NULL DEFAULT 0,"

@@ -878,6 +878,55 @@ after_failure(struct store *st, struct trial_ctx *c, int64_t attempt,
 	return rc;
 }
 
+/* W&B's metric.target: once a succeeded trial's value reaches it, the sweep starts nothing
+ * new. Its pending trials are cancelled (running ones finish), and a bayes sweep proposes
+ * no more (its cap becomes the trials it has). */
+static int
+check_target(struct store *st, struct trial_ctx *c, double now, char **cause)
+{
+	sqlite3_stmt *stmt;
+	char reason[96];
+	int64_t n;
+	int rc;
+
+	stmt = store_stmt(st, "SELECT 1 FROM trials t JOIN sweeps s ON s.id = t.sweep_id"
+	    " WHERE t.id = ? AND s.target IS NOT NULL AND t.value IS NOT NULL AND"
+	    " CASE s.goal WHEN 'maximize' THEN t.value >= s.target"
+	    " ELSE t.value <= s.target END", cause);
+	if (stmt == NULL)
+		return TRIAL_ERROR;
+	sqlite3_bind_int64(stmt, 1, c->id);
+	if ((rc = store_step_row(st, stmt, "checking the target", cause)) <= 0)
+		return rc < 0 ? TRIAL_ERROR : TRIAL_OK;
+	sqlite3_reset(stmt);
+	snprintf(reason, sizeof reason, "metric.target reached by trial %lld", (long long)c->id);
+	stmt = store_stmt(st, "UPDATE trials SET state = 'cancelled', reason = ?3,"
+	    " finished_at = ?2 WHERE sweep_id = ?1 AND state = 'pending'", cause);
+	if (stmt == NULL)
+		return TRIAL_ERROR;
+	sqlite3_bind_int64(stmt, 1, c->sweep_id);
+	sqlite3_bind_double(stmt, 2, now);
+	store_bind_text(stmt, 3, reason);
+	if (store_step_done(st, stmt, "cancelling trials", cause) != 0)
+		return TRIAL_ERROR;
+	n = sqlite3_changes(store_db(st));
+	if (count_move(st, c->sweep_id, TRIAL_PENDING, TRIAL_CANCELLED, n, cause) != 0)
+		return TRIAL_ERROR;
+	stmt = store_stmt(st, "UPDATE sweeps SET max_trials = n_trials WHERE id = ?"
+	    " AND method = 'bayes'", cause);
+	if (stmt == NULL)
+		return TRIAL_ERROR;
+	sqlite3_bind_int64(stmt, 1, c->sweep_id);
+	if (store_step_done(st, stmt, "capping the sweep", cause) != 0)
+		return TRIAL_ERROR;
+	snprintf(reason, sizeof reason, "{\"trial\":%lld,\"cancelled\":%lld}",
+	    (long long)c->id, (long long)n);
+	if (store_event(st, c->sweep_id, c->id, 0, "sweep.target_reached", reason, cause) != 0 ||
+	    sweep_check_done(st, c->sweep_id, now, cause) != 0)
+		return TRIAL_ERROR;
+	return TRIAL_OK;
+}
+
 int
 trial_finish(struct store *st, int64_t trial_id, int64_t attempt,
     const struct finish_report *r, enum trial_state *next, char **cause)
@@ -917,6 +966,8 @@ trial_finish(struct store *st, int64_t trial_id, int64_t attempt,
 	switch (r->outcome) {
 	case OUTCOME_SUCCEEDED:
 		rc = set_state(st, &c, TRIAL_SUCCEEDED, NULL, attempt, r->now, cause);
+		if (rc == TRIAL_OK)
+			rc = check_target(st, &c, r->now, cause);
 		break;
 	case OUTCOME_PRUNED:
 		rc = set_state(st, &c, TRIAL_PRUNED, r->reason, attempt, r->now, cause);

@@ -230,7 +230,7 @@ static const struct expand_case expand_cases[] = {
 START_TEST(test_expand_cases)
 {
 	const struct expand_case	*c = &expand_cases[_i];
-	struct agent_placeholders	 ph = { 42, 3, "/w/ckpt/sweep-1/trial-42", "" };
+	struct agent_placeholders	 ph = { 42, 3, "/w/ckpt/sweep-1/trial-42", "", NULL, NULL };
 	json_error_t			 err;
 	json_t				*params;
 	char				*got, *cause = NULL;
@@ -258,7 +258,7 @@ START_TEST(test_expand_through_shell)
 		"'; rm -rf / #", "$(touch /tmp/pwned)", "`id`", "a\"b\\c", "x y\tz", "",
 		"'''", "new\nline", "*", "$HOME",
 	};
-	struct agent_placeholders	 ph = { 1, 1, "/tmp", "" };
+	struct agent_placeholders	 ph = { 1, 1, "/tmp", "", NULL, NULL };
 	const char			*v = values[_i];
 	json_t				*params;
 	char				*cmd, *shell, out[256];

@@ -122,7 +122,7 @@ static const struct bad_case bad_cases[] = {
 	  "  'colour': 'blue',\n"
 	  PARAMS_LR "\n"
 	  "}\n",
-	  6, 3, "colour", "expected one of: name, description, command" },
+	  6, 3, "colour", "expected one of: name, description, program, command" },
 	{ "unknown_param_key",
 	  HEAD
 	  "  'parameters': {\n"
@@ -155,14 +155,15 @@ static const struct bad_case bad_cases[] = {
 	  "  'early_terminate': {'type': 'hyperband', 'min_iters': 3}\n"
 	  "}\n",
 	  10, 44, "early_terminate.min_iters", "did you mean \"min_iter\"?" },
-	{ "missing_name",
+	{ "empty_name",
 	  "{\n"
+	  "  'name': '',\n"
 	  "  'command': 'run {lr}',\n"
 	  "  'method': 'random',\n"
 	  "  'max_trials': 10,\n"
 	  PARAMS_LR "\n"
 	  "}\n",
-	  1, 1, "name", "missing required key" },
+	  2, 11, "name", "must not be empty" },
 	{ "name_not_string",
 	  "{\n"
 	  "  'name': 5,\n"
@@ -172,13 +173,18 @@ static const struct bad_case bad_cases[] = {
 	{ "missing_command",
 	  "{\n"
 	  "  'name': 't',\n"
-	  "  'method': 'random'\n"
+	  "  'method': 'random',\n"
+	  "  'max_trials': 10,\n"
+	  PARAMS_LR "\n"
 	  "}\n",
-	  1, 1, "command", "missing required key" },
+	  1, 1, "command", "missing required key (or W&B's \"program\"" },
 	{ "empty_command",
 	  "{\n"
 	  "  'name': 't',\n"
-	  "  'command': ''\n"
+	  "  'command': '',\n"
+	  "  'method': 'random',\n"
+	  "  'max_trials': 10,\n"
+	  PARAMS_LR "\n"
 	  "}\n",
 	  3, 14, "command", "must not be empty" },
 	{ "missing_method",
@@ -1138,10 +1144,18 @@ START_TEST(test_load_errors)
 	ck_assert_str_eq(cause, "cannot open sweeps/no-such-spec.json: no such file");
 	free(cause);
 
+	/* YAML is read as YAML: this one lacks its method */
 	cause = NULL;
 	ck_assert_int_eq(spec_parse("s.yaml", "name: x\n", 8, &s, &cause), -1);
-	ck_assert_msg(strncmp(cause, "s.yaml:1:1: invalid JSON: ", 26) == 0, "%s", cause);
-	ck_assert_ptr_nonnull(strstr(cause, "YAML specs are not supported yet"));
+	ck_assert_str_eq(cause, "s.yaml:1:1: method: missing required key (grid, random, "
+	    "sobol or bayes)");
+	free(cause);
+
+	/* YAML text in a .json file gets a hint */
+	cause = NULL;
+	ck_assert_int_eq(spec_parse("s.json", "name: x\n", 8, &s, &cause), -1);
+	ck_assert_msg(strncmp(cause, "s.json:1:1: invalid JSON: ", 26) == 0, "%s", cause);
+	ck_assert_ptr_nonnull(strstr(cause, "the text looks like YAML"));
 	free(cause);
 
 	cause = NULL;

@@ -22,6 +22,7 @@ enum agent_event_kind {
 	AGENT_EV_CHECKPOINT,	/* path, step */
 	AGENT_EV_FATAL,		/* name = the fatal pattern that matched (first match only) */
 	AGENT_EV_OVERLONG,	/* a line was cut at max_line bytes; step = bytes discarded */
+	AGENT_EV_PREEMPTING,	/* SPOTSWEEP {"preempting": true}: the trial is being preempted */
 	AGENT_EV_MAX
 };
 

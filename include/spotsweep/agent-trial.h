@@ -67,6 +67,10 @@ struct agent_trial {
 	char			*command;	/* expanded */
 	char			*ckpt_dir;	/* absolute */
 	char			*log_path;
+	char			*attempt_dir;	/* W&B's files (agent-wandb.c), or NULL */
+	char			*args_file;	/* ${args_json_file}, or NULL */
+	bool			 wandb_shim;	/* the wandb shim is first on PYTHONPATH */
+	bool			 marked_preempting; /* the trial said it is being preempted */
 	char			*resume_from;
 	double			 heartbeat_s;
 	double			 timeout_s;	/* 0 = none */

@@ -1,8 +1,9 @@
-# Every example spec in sweeps/ submits; status --json and the CSV agree with what was stored,
-# checked with Python's csv module as an independent parser.
+# Every example spec in sweeps/ (JSON and YAML) submits; status --json and the CSV agree with
+# what was stored, checked with Python's csv module, and PyYAML for the YAML specs, as
+# independent parsers.
 . tests/integration/lib.sh
 
-for spec in sweeps/*.json; do
+for spec in sweeps/*.json sweeps/*.yaml; do
 	out=$("$SPOTSWEEP" submit "$spec" --json) || fail "submit $spec"
 	id=$(echo "$out" | json "d['sweep_id']")
 	n=$(echo "$out" | json "d['trials']")
@@ -16,10 +17,23 @@ for spec in sweeps/*.json; do
 	python3 - "$T/out.csv" "$spec" "$n" <<'PY' || fail "$spec: CSV check"
 import csv, json, sys
 path, spec_path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-spec = json.load(open(spec_path))
+if spec_path.endswith(".yaml"):
+    import yaml
+    spec = yaml.safe_load(open(spec_path))
+else:
+    spec = json.load(open(spec_path))
 rows = list(csv.reader(open(path, newline="")))
 head = rows[0]
-params = list(spec["parameters"].keys())
+def columns(block, prefix=""):
+    # W&B's nested "parameters" blocks flatten to dotted names, in spec order
+    out = []
+    for name, p in block.items():
+        if isinstance(p, dict) and "parameters" in p:
+            out += columns(p["parameters"], prefix + name + ".")
+        else:
+            out.append(prefix + name)
+    return out
+params = columns(spec["parameters"])
 metrics = [spec["metric"]["name"]] + list(spec.get("metrics", {}).keys())
 want = ["trial_id", "state", "attempts", "preemptions"] + params + metrics + \
        ["runtime_s", "gpu_hours", "cost_usd", "last_pool", "started_at", "finished_at"]
