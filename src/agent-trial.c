@@ -315,6 +315,12 @@ agent_trial_create(const json_t *lease, const char *workdir, double default_hear
 	if (!(t->heartbeat_s >= 0.1))
 		t->heartbeat_s = default_heartbeat_s;
 	t->next_heartbeat = t->start_mono + t->heartbeat_s;
+	/* A report retried less often than the heartbeat interval could miss a scheduler that
+	 * is back only briefly and let the lease run out (it is three heartbeats long). */
+	if (t->backoff.max > t->heartbeat_s)
+		t->backoff.max = t->heartbeat_s;
+	if (t->backoff.min > t->backoff.max)
+		t->backoff.min = t->backoff.max;
 
 	t->ckpt_dir = xasprintf("%s/ckpt/sweep-%" PRId64 "/trial-%" PRId64, workdir,
 	    t->sweep_id, t->trial_id);
@@ -978,45 +984,100 @@ remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 	return remove(path) == 0 || errno == ENOENT ? 0 : -1;
 }
 
-/* Deletes an old checkpoint, but only inside the trial's checkpoint directory and only when
- * no kept checkpoint resolves to the same file. */
+/* The directory entry a checkpoint path names, with its directory resolved but not the entry
+ * itself: "DIR/../x/link" becomes REALDIR/x/link even when link is a symlink. NULL when the
+ * directory cannot be resolved or the last component is "", "." or "..". Caller frees. */
+static char *
+checkpoint_entry(const char *path)
+{
+	char	*copy, *slash, *base, *dir, *real, *entry = NULL;
+	size_t	 len;
+
+	copy = xstrdup(path);
+	len = strlen(copy);
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	if ((slash = strrchr(copy, '/')) == NULL) {
+		free(copy);
+		return NULL;
+	}
+	base = slash + 1;
+	dir = slash == copy ? xstrdup("/") : xstrndup(copy, (size_t)(slash - copy));
+	if (*base != '\0' && strcmp(base, ".") != 0 && strcmp(base, "..") != 0 &&
+	    (real = realpath(dir, NULL)) != NULL) {
+		entry = xasprintf("%s/%s", strcmp(real, "/") == 0 ? "" : real, base);
+		free(real);
+	}
+	free(dir);
+	free(copy);
+	return entry;
+}
+
+/* Whether a kept checkpoint is, or leads to, the entry about to be deleted. */
+static bool
+checkpoint_still_kept(const struct agent_trial *t, const char *entry, const char *target)
+{
+	char	*other;
+	bool	 same;
+	size_t	 i;
+
+	for (i = 0; i < t->nkept; i++) {
+		other = checkpoint_entry(t->kept[i]);
+		same = other != NULL && strcmp(other, entry) == 0;
+		free(other);
+		if (!same && target != NULL && (other = realpath(t->kept[i], NULL)) != NULL) {
+			same = strcmp(other, target) == 0;
+			free(other);
+		}
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+/* Deletes an old checkpoint, but only an entry that lies inside the trial's checkpoint
+ * directory (its own directory resolved, so ".." cannot lead out) and that no kept
+ * checkpoint still needs. A symlink is removed itself, never followed: its target may be
+ * anywhere. A directory is removed without following the symlinks or mounts inside it. */
 static void
 delete_old_checkpoint(const struct agent_trial *t, const char *path)
 {
-	char		*dir, *real, *other;
+	char		*dir, *entry = NULL, *target = NULL;
 	struct stat	 sb;
-	size_t		 i, len;
-	bool		 inside;
+	size_t		 len;
 
 	if ((dir = realpath(t->ckpt_dir, NULL)) == NULL)
 		return;
-	if ((real = realpath(path, NULL)) == NULL) {
-		free(dir);
-		return;
-	}
 	len = strlen(dir);
-	inside = strncmp(real, dir, len) == 0 && real[len] == '/';
-	for (i = 0; inside && i < t->nkept; i++) {
-		other = realpath(t->kept[i], NULL);
-		if (other != NULL && strcmp(other, real) == 0)
-			inside = false;
-		free(other);
+	entry = checkpoint_entry(path);
+	if (entry == NULL || strncmp(entry, dir, len) != 0 || entry[len] != '/') {
+		log_debug("%s: old checkpoint %s kept: outside %s", t->label, path,
+		    t->ckpt_dir);
+		goto out;
 	}
-	if (!inside)
-		log_debug("%s: old checkpoint %s kept (outside %s or still in use)", t->label,
-		    path, t->ckpt_dir);
-	else if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-		if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0)
+	if (lstat(entry, &sb) != 0)
+		goto out;	/* already gone */
+	if (!S_ISLNK(sb.st_mode))
+		target = realpath(entry, NULL);
+	if (checkpoint_still_kept(t, entry, target)) {
+		log_debug("%s: old checkpoint %s kept: a newer one still uses it", t->label,
+		    path);
+		goto out;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		if (nftw(entry, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0)
 			log_warn("%s: cannot delete old checkpoint %s: %s", t->label, path,
 			    strerror(errno));
 		else
 			log_debug("%s: deleted old checkpoint %s", t->label, path);
-	} else if (unlink(path) != 0 && errno != ENOENT)
+	} else if (unlink(entry) != 0 && errno != ENOENT)
 		log_warn("%s: cannot delete old checkpoint %s: %s", t->label, path,
 		    strerror(errno));
 	else
 		log_debug("%s: deleted old checkpoint %s", t->label, path);
-	free(real);
+out:
+	free(target);
+	free(entry);
 	free(dir);
 }
 

@@ -1,8 +1,9 @@
 /* Delivery of an attempt's reports to the scheduler: checkpoints, heartbeats (carrying the
  * metric points not yet acknowledged) and the finish report. One request per attempt is in
  * flight at a time, so reports arrive in the order they were made; a failed request is
- * retried with exponential backoff and jitter (0.5 s doubling to 30 s) and nothing is dropped
- * unless the scheduler refuses it for good (409: the attempt is stale, or another 4xx). */
+ * retried with exponential backoff and jitter (0.5 s doubling to 30 s, or to the heartbeat
+ * interval if shorter) and nothing is dropped unless the scheduler refuses it for good
+ * (409: the attempt is stale, or another 4xx). */
 #ifndef SPOTSWEEP_AGENT_REPORT_H
 #define SPOTSWEEP_AGENT_REPORT_H
 
