@@ -21,6 +21,7 @@
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
 #include "spotsweep/server-ssh.h"
+#include "spotsweep/trial.h"
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
@@ -447,7 +448,7 @@ server_create(struct event_base *base, struct store *st, const struct config *cf
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	char *host = NULL, ip[INET6_ADDRSTRLEN];
-	int port;
+	int port, renewed = 0;
 	double tick_s;
 	struct timeval tv;
 
@@ -502,6 +503,15 @@ server_create(struct event_base *base, struct store *st, const struct config *cf
 		}
 	}
 	free(host);
+	/* Agents kept running their trials while no scheduler was there (a crash, a restart):
+	 * each gets a full lease period to be heard again before its attempt is declared lost. */
+	if (trial_renew_leases(st, now_wall() + srv->lease_timeout_s, &renewed, cause) != 0) {
+		server_free(srv);
+		return -1;
+	}
+	if (renewed > 0)
+		log_info("%d attempt%s still running: lease%s renewed for %g s", renewed,
+		    renewed == 1 ? "" : "s", renewed == 1 ? "" : "s", srv->lease_timeout_s);
 	/* The commit runs after every request callback of the iteration: a lower priority
 	 * than the I/O events that carry the requests. */
 	srv->commit_ev = event_new(base, -1, 0, commit_batch, srv);

@@ -1173,6 +1173,30 @@ trial_expire_leases(struct store *st, double now, int *n, char **cause)
 	return op_end(st, own, rc, cause);
 }
 
+int
+trial_renew_leases(struct store *st, double until, int *n, char **cause)
+{
+	sqlite3_stmt *stmt;
+	bool own;
+	int rc = TRIAL_ERROR;
+
+	*n = 0;
+	if (store_op_begin(st, &own, cause) != 0)
+		return TRIAL_ERROR;
+	stmt = store_stmt(st, "UPDATE attempts SET lease_expires = ?1"
+	    " WHERE outcome IS NULL AND lease_expires < ?1", cause);
+	if (stmt != NULL) {
+		sqlite3_bind_double(stmt, 1, until);
+		if (store_step_done(st, stmt, "renewing leases", cause) == 0) {
+			*n = sqlite3_changes(store_db(st));
+			rc = TRIAL_OK;
+		}
+	}
+	if (rc != TRIAL_OK)
+		*n = 0;
+	return op_end(st, own, rc, cause);
+}
+
 /* Reads a sweep's state; TRIAL_ENOENT with "no sweep N" when absent. */
 static int
 sweep_state(struct store *st, int64_t sweep_id, char state[16], char **cause)

@@ -131,6 +131,12 @@ int trial_finish(struct store *st, int64_t trial_id, int64_t attempt,
  * call, the pending trials of sweeps whose deadline has passed. *n = attempts ended. */
 int trial_expire_leases(struct store *st, double now, int *n, char **cause);
 
+/* Extends every open attempt's lease to at least until: a scheduler starting over a store
+ * with running attempts gives their agents, which kept running while it was away and are
+ * retrying their reports, a full lease period to be heard before expiring them. *n =
+ * attempts whose lease was extended. */
+int trial_renew_leases(struct store *st, double until, int *n, char **cause);
+
 /* Ends the current open attempt as `lost` because its transport failed (an SSH session
  * ended without a finish report), like an expired lease: a running trial goes back to
  * pending. charge: the attempt may have run, so its compute up to the last heartbeat is

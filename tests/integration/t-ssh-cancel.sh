@@ -51,4 +51,6 @@ ok "both attempts reported cancelled through the ssh stream"
 idle() { [ -z "$(ssh_clients)" ] && [ "$("$SPOTSWEEP" workers --json | json "d[0]['running']")" = 0 ]; }
 wait_for 20 idle || fail "sessions still open: $(ssh_clients)"
 ok "the sessions are closed and the host is idle"
+# A clean stop (not the cleanup's SIGKILL) also stops the control masters.
+stop_server
 no_agent_failures

@@ -60,4 +60,6 @@ ok "all 6 trials ran on the working host; $lost attempt(s) lost on the down host
 # Backoff: the down host was not retried in a tight loop (2 s doubling).
 [ "$lost" -le 8 ] || fail "the down host was retried $lost times"
 ok "the down host was retried with a backoff ($lost tries)"
+# A clean stop (not the cleanup's SIGKILL) also stops the control masters.
+stop_server
 no_agent_failures

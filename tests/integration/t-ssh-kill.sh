@@ -85,4 +85,6 @@ resumed=$(db "SELECT resumed_from FROM attempts WHERE attempt = 2")
 	fail "attempt 2 resumed from '$resumed', its trial read step $from"
 [ "$(json "d['value']" <"$T/t.json")" = 30 ] || fail "value: $(cat "$T/t.json")"
 ok "the trial resumed from its checkpoint (step $from) on attempt 2 and succeeded"
+# A clean stop (not the cleanup's SIGKILL) also stops the control masters.
+stop_server
 no_agent_failures

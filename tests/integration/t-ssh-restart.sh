@@ -62,4 +62,6 @@ db "SELECT reason FROM attempts WHERE attempt = 1" | grep -q "ended with the pre
 from=$(cat "$T/attempt-2.from")
 [ "$from" -ge 4 ] || fail "attempt 2 started from step $from"
 ok "the restarted scheduler ended attempt 1 at once; attempt 2 resumed from step $from and succeeded"
+# A clean stop (not the cleanup's SIGKILL) also stops the control masters.
+stop_server
 no_agent_failures
