@@ -6,7 +6,7 @@ echo '{"lease_timeout_s": 1.5}' >"$T/sched.json"
 cat >"$T/slow.json" <<JSON
 {
   "name": "it-lost",
-  "command": "echo started {x}; sleep 3; echo val_loss=0.25 # marker $T",
+  "command": "echo \$\$ > $T/trial-{attempt}.pgid; echo started {x}; sleep 3; echo val_loss=0.25",
   "method": "grid",
   "parameters": {"x": {"values": [1]}},
   "metric": {"name": "val_loss", "pattern": "val_loss=([0-9.]+)"}
@@ -19,9 +19,10 @@ doomed=$AGENT_PID
 running() { [ "$(sweep_field "$id" running)" = 1 ]; }
 wait_for 20 running || fail "trial never ran"
 kill -KILL "$doomed"
-# The trial's process group outlives a SIGKILLed agent, as it would on a vanished machine's
-# neighbour; stop it so that it cannot report.
-pkill -KILL -f "marker $T" 2>/dev/null
+# The trial's process group (the agent makes the trial's shell a group leader) outlives a
+# SIGKILLed agent; stop it by its recorded id so that it cannot report.
+pgid=$(cat "$T/trial-1.pgid") || fail "no trial pgid"
+kill -KILL -- "-$pgid" 2>/dev/null
 lost() { [ "$(sqlite3 "$SPOTSWEEP_DB" "SELECT count(*) FROM attempts WHERE outcome='lost'")" = 1 ]; }
 wait_for 20 lost || fail "attempt never marked lost"
 [ "$(sweep_field "$id" pending)" = 1 ] || fail "trial not back to pending"
