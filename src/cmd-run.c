@@ -262,22 +262,22 @@ on_sigchld(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (i = 0; i < rs->nagents; i++) {
-			if (rs->agents[i].pid != pid)
-				continue;
-			rs->agents[i].pid = 0;
-			if (rs->stopping)
-				break;
-			/* Like a spot machine taken back: its trials were checkpointed and
-			 * requeued, and a replacement joins, as an autoscaler would add one. */
-			fprintf(stderr, "%sspotsweep: agent local-%d %s; a replacement joins in %d s\n",
-			    rs->tty ? "\r\033[K" : "", rs->agents[i].index,
-			    WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "stopped" :
-			    "exited abnormally", RUN_REPLACEMENT_DELAY_S);
-			if (rs->respawns++ < RUN_MAX_RESPAWNS)
-				schedule_replacement(rs, i);
-		}
+	/* Only our own agents, by PID: the scheduler's ssh dispatcher reaps its children. */
+	for (i = 0; i < rs->nagents; i++) {
+		pid = rs->agents[i].pid;
+		if (pid <= 0 || waitpid(pid, &status, WNOHANG) != pid)
+			continue;
+		rs->agents[i].pid = 0;
+		if (rs->stopping)
+			continue;
+		/* Like a spot machine taken back: its trials were checkpointed and requeued,
+		 * and a replacement joins, as an autoscaler would add one. */
+		fprintf(stderr, "%sspotsweep: agent local-%d %s; a replacement joins in %d s\n",
+		    rs->tty ? "\r\033[K" : "", rs->agents[i].index,
+		    WIFEXITED(status) && WEXITSTATUS(status) == 0 ? "stopped" :
+		    "exited abnormally", RUN_REPLACEMENT_DELAY_S);
+		if (rs->respawns++ < RUN_MAX_RESPAWNS)
+			schedule_replacement(rs, i);
 	}
 	if (!agents_alive(rs) && (rs->stopping || rs->pending_replacements == 0)) {
 		if (!rs->stopping)
