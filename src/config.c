@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "spotsweep/config.h"
+#include "spotsweep/rules.h"
 #include "spotsweep/spec.h"
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
@@ -226,6 +227,7 @@ parse_pool(struct cfg_ctx *x, json_t *o, size_t idx, struct config *c)
 	static const char *const keys[] = { "name", "class", "price_per_hour",
 	    "gpus_per_worker", "dispatch", "hosts", "agent_path", "scale_command", "server_url",
 	    "partition", "account", "qos", "gres", "max_jobs", "sbatch_args", "ssh_options",
+	    "price_command", "price_interval_s", "max_workers",
 	    "agent_args", NULL };
 	struct pool *p = &c->pools[idx];
 	char prefix[64], kp[128], *s = NULL;
@@ -277,6 +279,14 @@ parse_pool(struct cfg_ctx *x, json_t *o, size_t idx, struct config *c)
 	if (get_number(x, o, prefix, "max_jobs", 1, true, &d) != 0)
 		return -1;
 	p->max_jobs = (long)d;
+	d = 0;
+	if (get_number(x, o, prefix, "max_workers", 1, true, &d) != 0)
+		return -1;
+	p->max_workers = (long)d;
+	d = 300;
+	if (get_number(x, o, prefix, "price_interval_s", 1, false, &d) != 0)
+		return -1;
+	p->price_interval_s = d;
 	if (get_string(x, o, prefix, "dispatch", &s) != 0)
 		return -1;
 	p->dispatch = DISPATCH_HTTP;
@@ -292,6 +302,7 @@ parse_pool(struct cfg_ctx *x, json_t *o, size_t idx, struct config *c)
 	}
 	if (get_string(x, o, prefix, "agent_path", &p->agent_path) != 0 ||
 	    get_string(x, o, prefix, "scale_command", &p->scale_command) != 0 ||
+	    get_string(x, o, prefix, "price_command", &p->price_command) != 0 ||
 	    get_string(x, o, prefix, "server_url", &p->server_url) != 0 ||
 	    get_string(x, o, prefix, "partition", &p->partition) != 0 ||
 	    get_string(x, o, prefix, "account", &p->account) != 0 ||
@@ -352,6 +363,7 @@ config_parse(const char *path, const char *text, size_t len, struct config **out
 	struct config *c = config_default();
 	json_error_t jerr;
 	json_t *root, *v;
+	char *kp = NULL, *msg = NULL;
 	size_t i;
 
 	c->path = xstrdup(path);
@@ -371,10 +383,16 @@ config_parse(const char *path, const char *text, size_t len, struct config **out
 	    get_string(&x, root, "", "timezone", &c->timezone) != 0 ||
 	    get_number(&x, root, "", "lease_timeout_s", 0.1, false, &c->lease_timeout_s) != 0)
 		goto fail;
-	if ((v = json_object_get(root, "rules")) != NULL) {
-		/* Refused rather than ignored: a config whose rules silently did nothing would
-		 * send work where its author said it must not go. */
-		cfg_error(&x, "rules", "switching rules are not supported by this version");
+	if (c->timezone != NULL && tz_load(c->timezone, &c->tz, &msg) != 0) {
+		cfg_error(&x, "timezone", "%s", msg);
+		free(msg);
+		goto fail;
+	}
+	if ((v = json_object_get(root, "rules")) != NULL &&
+	    rules_parse(v, &c->rules, &c->nrules, &kp, &msg) != 0) {
+		cfg_error(&x, kp, "%s", msg);
+		free(kp);
+		free(msg);
 		goto fail;
 	}
 	if ((v = json_object_get(root, "pools")) != NULL) {
@@ -441,6 +459,7 @@ config_free(struct config *c)
 		free(p->name);
 		free(p->agent_path);
 		free(p->scale_command);
+		free(p->price_command);
 		free(p->server_url);
 		free(p->partition);
 		free(p->account);
@@ -449,6 +468,8 @@ config_free(struct config *c)
 	}
 	free(c->pools);
 	free(c->timezone);
+	tz_free(c->tz);
+	rules_free(c->rules, c->nrules);
 	free(c->token_file);
 	free(c->listen);
 	free(c->path);

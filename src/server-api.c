@@ -12,6 +12,7 @@
 
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
+#include "spotsweep/server-pools.h"
 #include "spotsweep/trial.h"
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
@@ -350,6 +351,8 @@ server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_
 	}
 	lr.lease_timeout_s = srv->lease_timeout_s;
 	lr.now = now_wall();
+	/* The pool's current price, and the rules' filter. */
+	server_pools_lease(srv, p, &lr);
 	rc = trial_lease(srv->st, &lr, &l, cause);
 	if (rc <= 0)
 		return rc < 0 ? -1 : 0;
@@ -695,6 +698,8 @@ server_tick(struct server *srv)
 	bool own = !store_in_transaction(srv->st);
 	int n = 0;
 
+	/* Rule decisions, prices, scaling hooks: their own small writes. */
+	server_pools_tick(srv);
 	if (own && store_begin(srv->st, &cause) != 0)
 		goto fail;
 	if (trial_expire_leases(srv->st, now_wall(), &n, &cause) != 0) {

@@ -20,6 +20,7 @@
 
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
+#include "spotsweep/server-pools.h"
 #include "spotsweep/server-ssh.h"
 #include "spotsweep/trial.h"
 #include "spotsweep/util.h"
@@ -43,6 +44,8 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_GET,  "/v1/sweeps",                  0,            api_sweeps },
 	{ EVHTTP_REQ_GET,  "/v1/sweeps/:id",              0,            api_sweep },
 	{ EVHTTP_REQ_GET,  "/v1/sweeps/:id/trials",       0,            api_sweep_trials },
+	{ EVHTTP_REQ_GET,  "/v1/pools",                   0,            api_pools },
+	{ EVHTTP_REQ_PUT,  "/v1/pools/:name/price",       ROUTE_WRITE,  api_pool_price },
 };
 
 static const char *
@@ -244,13 +247,24 @@ server_on_commit(struct server *srv, void (*fn)(void *arg, bool ok), void *arg)
 	srv->commit_hook_arg = arg;
 }
 
-/* Matches path against pattern, collecting :id segments. */
+/* Matches path against pattern, collecting :id segments and the :name one. */
 static bool
-route_match(const char *pattern, const char *path, int64_t ids[2])
+route_match(const char *pattern, const char *path, int64_t ids[2], char name[128])
 {
 	int nid = 0;
 
 	while (*pattern != '\0' && *path != '\0') {
+		if (strncmp(pattern, ":name", 5) == 0) {
+			size_t n = strcspn(path, "/");
+
+			if (n == 0 || n >= 128)
+				return false;
+			memcpy(name, path, n);
+			name[n] = '\0';
+			path += n;
+			pattern += 5;
+			continue;
+		}
 		if (pattern[0] == ':') {
 			long long v = 0;
 			const char *start = path;
@@ -320,7 +334,7 @@ dispatch(struct evhttp_request *req, void *arg)
 	if (path == NULL || *path == '\0')
 		path = "/";
 	for (i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-		if (!route_match(routes[i].pattern, path, ids))
+		if (!route_match(routes[i].pattern, path, ids, ctx.name))
 			continue;
 		path_known = true;
 		if (routes[i].method == method) {
@@ -348,7 +362,7 @@ dispatch(struct evhttp_request *req, void *arg)
 		reply_error(&ctx, 413, "request body larger than %d bytes", SERVER_MAX_BODY);
 		return;
 	}
-	if (method == EVHTTP_REQ_POST) {
+	if (method == EVHTTP_REQ_POST || method == EVHTTP_REQ_PUT) {
 		const char *data = len ? (const char *)evbuffer_pullup(in, -1) : "";
 
 		ctx.body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -512,6 +526,10 @@ server_create(struct event_base *base, struct store *st, const struct config *cf
 	if (renewed > 0)
 		log_info("%d attempt%s still running: lease%s renewed for %g s", renewed,
 		    renewed == 1 ? "" : "s", renewed == 1 ? "" : "s", srv->lease_timeout_s);
+	if (server_pools_create(srv, cause) != 0) {
+		server_free(srv);
+		return -1;
+	}
 	/* The commit runs after every request callback of the iteration: a lower priority
 	 * than the I/O events that carry the requests. */
 	srv->commit_ev = event_new(base, -1, 0, commit_batch, srv);
@@ -559,6 +577,7 @@ server_free(struct server *srv)
 	ssh_dispatch_free(srv->ssh);
 	srv->ssh = NULL;
 	srv->commit_hook = NULL;
+	server_pools_free(srv);
 	/* What the dispatcher wrote while its last answers went out. */
 	if (store_in_transaction(srv->st))
 		commit_batch(-1, 0, srv);

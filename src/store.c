@@ -29,6 +29,12 @@
  *   trials_sweep keeps per-sweep listings in id order without a sort; trials_best finds the
  *   best succeeded value without a scan; attempts_open finds expired leases.
  * - metrics are keyed by (trial, attempt, name, step): a retried report replaces itself.
+ * - trials_requeued holds only the pending trials that already ran, by preemption count, so
+ *   that a lease restricted by the switching rules to some preemption counts is a few index
+ *   probes (one per distinct count) rather than a scan.
+ * - pools is written by `serve` from its config: each pool's class, GPUs and configured
+ *   price, and its current price (PUT /v1/pools/NAME/price, price_command), which survives
+ *   a restart and gives `cost` the on-demand price.
  * - workers.state is 'active' for agents; an SSH host (server-ssh.c) is 'up' or 'down' (its
  *   last connection failed: last_error says why, down_until when it is tried again).
  */
@@ -105,6 +111,8 @@ static const char *const migrations[] = {
 	"CREATE INDEX trials_pending ON trials(sweep_id, attempts = 0, id)"
 	"    WHERE state = 'pending';"
 	"CREATE INDEX trials_best ON trials(sweep_id, value) WHERE state = 'succeeded';"
+	"CREATE INDEX trials_requeued ON trials(sweep_id, preemptions, id)"
+	"    WHERE state = 'pending' AND attempts > 0;"
 	"CREATE TABLE attempts ("
 	"  id INTEGER PRIMARY KEY,"
 	"  trial_id INTEGER NOT NULL REFERENCES trials(id),"
@@ -156,7 +164,16 @@ static const char *const migrations[] = {
 	"  kind TEXT NOT NULL,"
 	"  detail TEXT"
 	");"
-	"CREATE INDEX events_sweep ON events(sweep_id, id);",
+	"CREATE INDEX events_sweep ON events(sweep_id, id);"
+	"CREATE TABLE pools ("
+	"  name TEXT PRIMARY KEY,"
+	"  class TEXT NOT NULL,"
+	"  gpus_per_worker INTEGER NOT NULL DEFAULT 1,"
+	"  configured_price REAL NOT NULL,"
+	"  price_per_hour REAL NOT NULL,"
+	"  price_at REAL,"
+	"  price_source TEXT"
+	");",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "spotsweep/rules.h"
 #include "spotsweep/store-impl.h"
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
@@ -393,20 +394,110 @@ load_checkpoints(struct store *st, int64_t trial_id, int64_t keep, char **newest
 	return 0;
 }
 
-/* Picks the oldest leasable trial: pending, backoff over, of an active sweep whose deadline
- * has not passed, oldest sweep first. Each sweep costs one probe of the trials_pending
- * index, so a lease does not slow down as the backlog grows (one planner-proof query per
- * sweep rather than a join the planner might answer by sorting every pending trial). */
+/* The best candidate of a filtered pick: interrupted trials first, then the lowest id. */
+struct pick {
+	int64_t	 id;
+	bool	 fresh;		/* never started */
+	char	*params;
+};
+
+/* Offers the row (id, params) that stmt is on. */
+static void
+pick_offer(struct pick *best, sqlite3_stmt *stmt, bool fresh)
+{
+	int64_t id = sqlite3_column_int64(stmt, 0);
+
+	if (best->id != 0 && (fresh > best->fresh || (fresh == best->fresh && id > best->id)))
+		return;
+	free(best->params);
+	best->id = id;
+	best->fresh = fresh;
+	best->params = store_column_strdup(stmt, 1);
+}
+
+/* Picks, within one sweep, among the leasable trials whose preemption count lies in one of
+ * the ranges r (ascending). Never-started trials all have 0 preemptions: one probe of
+ * trials_pending. Interrupted ones come from trials_requeued one distinct count at a time,
+ * two probes per count present, so the cost is bounded by the retry budget, never by the
+ * backlog. */
 static int
-pick_trial(struct store *st, double now, struct trial_ctx *c, char **params, char **cause)
+pick_in_ranges(struct store *st, int64_t sweep_id, double now, const struct preempt_range *r,
+    size_t nr, struct pick *best, char **cause)
+{
+	sqlite3_stmt *fresh, *next, *one;
+	int64_t k, hi;
+	size_t i;
+	int found;
+
+	fresh = store_stmt(st, "SELECT id, params FROM trials INDEXED BY trials_pending"
+	    " WHERE sweep_id = ?1 AND state = 'pending' AND (attempts = 0) = 1"
+	    " AND not_before <= ?2 ORDER BY id LIMIT 1", cause);
+	next = store_stmt(st, "SELECT preemptions FROM trials INDEXED BY trials_requeued"
+	    " WHERE sweep_id = ?1 AND state = 'pending' AND attempts > 0 AND preemptions >= ?2"
+	    " AND preemptions < ?3 ORDER BY preemptions LIMIT 1", cause);
+	one = store_stmt(st, "SELECT id, params FROM trials INDEXED BY trials_requeued"
+	    " WHERE sweep_id = ?1 AND state = 'pending' AND attempts > 0 AND preemptions = ?2"
+	    " AND not_before <= ?3 ORDER BY id LIMIT 1", cause);
+	if (fresh == NULL || next == NULL || one == NULL)
+		return -1;
+	if (nr > 0 && r[0].lo <= 0) {
+		sqlite3_bind_int64(fresh, 1, sweep_id);
+		sqlite3_bind_double(fresh, 2, now);
+		if ((found = store_step_row(st, fresh, "finding a pending trial", cause)) < 0)
+			return -1;
+		if (found == 1) {
+			pick_offer(best, fresh, true);
+			sqlite3_reset(fresh);
+		}
+	}
+	for (i = 0; i < nr; i++) {
+		hi = r[i].hi < 0 ? INT64_MAX : r[i].hi;
+		for (k = r[i].lo > 0 ? r[i].lo : 0; k < hi; k++) {
+			sqlite3_bind_int64(next, 1, sweep_id);
+			sqlite3_bind_int64(next, 2, k);
+			sqlite3_bind_int64(next, 3, hi);
+			found = store_step_row(st, next, "finding a requeued trial", cause);
+			if (found <= 0) {
+				if (found < 0)
+					return -1;
+				break;
+			}
+			k = sqlite3_column_int64(next, 0);
+			sqlite3_reset(next);
+			sqlite3_bind_int64(one, 1, sweep_id);
+			sqlite3_bind_int64(one, 2, k);
+			sqlite3_bind_double(one, 3, now);
+			if ((found = store_step_row(st, one, "finding a requeued trial", cause)) < 0)
+				return -1;
+			if (found == 1) {
+				pick_offer(best, one, false);
+				sqlite3_reset(one);
+			}
+		}
+	}
+	return 0;
+}
+
+/* Picks the oldest leasable trial: pending, backoff over, of an active sweep whose deadline
+ * has not passed, oldest sweep first, among the trials req->allowed lets this worker take.
+ * Each sweep costs one probe of the trials_pending index, so a lease does not slow down as
+ * the backlog grows (one planner-proof query per sweep rather than a join the planner might
+ * answer by sorting every pending trial); a filtered sweep costs what pick_in_ranges says. */
+static int
+pick_trial(struct store *st, const struct lease_request *req, struct trial_ctx *c,
+    char **params, char **cause)
 {
 	sqlite3_stmt *sweeps, *trials;
-	int64_t id = 0;
+	const struct preempt_range *ranges;
+	struct pick best = { 0, false, NULL };
+	double now = req->now;
+	int64_t id = 0, sweep_id;
+	size_t nr;
 	int rc, found;
 
 	*params = NULL;
-	sweeps = store_stmt(st, "SELECT id FROM sweeps WHERE state = 'active' AND n_pending > 0"
-	    " AND (deadline IS NULL OR deadline > ?) ORDER BY id", cause);
+	sweeps = store_stmt(st, "SELECT id, deadline FROM sweeps WHERE state = 'active'"
+	    " AND n_pending > 0 AND (deadline IS NULL OR deadline > ?) ORDER BY id", cause);
 	if (sweeps == NULL)
 		return TRIAL_ERROR;
 	/* Interrupted trials (attempts > 0) go ahead of never-started ones: their checkpoints
@@ -418,7 +509,25 @@ pick_trial(struct store *st, double now, struct trial_ctx *c, char **params, cha
 		return TRIAL_ERROR;
 	sqlite3_bind_double(sweeps, 1, now);
 	while ((rc = sqlite3_step(sweeps)) == SQLITE_ROW) {
-		sqlite3_bind_int64(trials, 1, sqlite3_column_int64(sweeps, 0));
+		sweep_id = sqlite3_column_int64(sweeps, 0);
+		if (req->allowed != NULL) {
+			ranges = req->allowed(req->allowed_arg, sweep_id,
+			    sqlite3_column_double(sweeps, 1), &nr);
+			if (nr != 1 || ranges[0].lo > 0 || ranges[0].hi >= 0) {
+				if (pick_in_ranges(st, sweep_id, now, ranges, nr, &best,
+				    cause) != 0) {
+					sqlite3_reset(sweeps);
+					free(best.params);
+					return TRIAL_ERROR;
+				}
+				if (best.id == 0)
+					continue;
+				id = best.id;
+				*params = best.params;
+				break;
+			}
+		}
+		sqlite3_bind_int64(trials, 1, sweep_id);
 		sqlite3_bind_double(trials, 2, now);
 		found = store_step_row(st, trials, "finding a pending trial", cause);
 		if (found < 0) {
@@ -461,7 +570,7 @@ trial_lease(struct store *st, const struct lease_request *req, struct lease *l, 
 	memset(l, 0, sizeof *l);
 	if (store_op_begin(st, &own, cause) != 0)
 		return TRIAL_ERROR;
-	rc = pick_trial(st, req->now, &c, &params, cause);
+	rc = pick_trial(st, req, &c, &params, cause);
 	if (rc != 1)
 		goto out;
 	l->sweep_id = c.sweep_id;

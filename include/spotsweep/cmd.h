@@ -58,8 +58,12 @@ extern const struct cmd_entry cmd_retry_entry;
 extern const struct cmd_entry cmd_serve_entry;
 extern const struct cmd_entry cmd_run_entry;
 extern const struct cmd_entry cmd_workers_entry;
+extern const struct cmd_entry cmd_cost_entry;
+extern const struct cmd_entry cmd_estimate_entry;
+extern const struct cmd_entry cmd_rules_entry;
 
 /* Commands added by later modules are listed here so cmd.c needs no other edit. */
-#define CMD_TABLE_EXTRA &cmd_serve_entry, &cmd_run_entry, &cmd_workers_entry,
+#define CMD_TABLE_EXTRA &cmd_serve_entry, &cmd_run_entry, &cmd_cost_entry, &cmd_estimate_entry, \
+    &cmd_rules_entry, &cmd_workers_entry,
 
 #endif

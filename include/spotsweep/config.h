@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct rule;
+struct tz;
+
 enum pool_class { POOL_SPOT, POOL_ON_DEMAND, POOL_CLASS_MAX };
 enum pool_dispatch { DISPATCH_HTTP, DISPATCH_SSH, DISPATCH_SLURM, DISPATCH_MAX };
 
@@ -26,7 +29,10 @@ struct pool {
 	struct pool_host	*hosts;
 	size_t			 nhosts;
 	char			*agent_path;		/* "spotsweep-agent" */
-	char			*scale_command;
+	char			*scale_command;	/* run as CMD POOL WANTED */
+	char			*price_command;	/* prints the pool's current price */
+	double			 price_interval_s;	/* 300 */
+	long			 max_workers;		/* scaling cap, 0 = none */
 	char			*server_url;
 	char			*partition;
 	char			*account;
@@ -47,6 +53,9 @@ struct config {
 	char		*token_file;	/* NULL: no token */
 	double		 lease_timeout_s;	/* 60 */
 	char		*timezone;	/* NULL: UTC */
+	struct tz	*tz;		/* timezone loaded (tz.h); NULL: UTC */
+	struct rule	*rules;		/* rules.h */
+	size_t		 nrules;
 	struct pool	*pools;
 	size_t		 npools;
 };

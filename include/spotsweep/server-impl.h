@@ -30,6 +30,7 @@ struct sweep_cache_entry {
 };
 
 struct ssh_dispatch;
+struct server_pools;
 
 struct server {
 	struct event_base	*base;
@@ -55,6 +56,7 @@ struct server {
 	uint64_t		 commits;
 
 	struct ssh_dispatch	*ssh;		/* server-ssh.c; NULL without ssh pools */
+	struct server_pools	*pools;		/* server-pools.c: prices, rules, scaling */
 	void			(*commit_hook)(void *arg, bool ok);	/* see server_on_commit */
 	void			*commit_hook_arg;
 };
@@ -63,8 +65,9 @@ struct server {
 struct req_ctx {
 	struct server		*srv;
 	struct evhttp_request	*req;
-	json_t			*body;		/* POST: the JSON object */
+	json_t			*body;		/* POST, PUT: the JSON object */
 	int64_t			 ids[2];	/* :id segments of the route */
+	char			 name[128];	/* the :name segment, as sent (URL-encoded) */
 	const char		*query;		/* raw query string or NULL */
 	bool			 replied;
 	int			 status;

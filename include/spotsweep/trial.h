@@ -84,6 +84,8 @@ struct lease {
 };
 void lease_clear(struct lease *l);
 
+struct preempt_range;	/* rules.h */
+
 struct lease_request {
 	int64_t		 worker_id;
 	const char	*pool;		/* may be NULL */
@@ -92,6 +94,12 @@ struct lease_request {
 	int		 gpus;
 	double		 lease_timeout_s;
 	double		 now;
+	/* Optional (NULL: any trial): which trials of a sweep, by preemption count, this
+	 * worker may take, as *n ascending ranges owned by the callee; *n = 0 skips the
+	 * sweep. The switching rules decide this per sweep (its deadline) and count. */
+	const struct preempt_range *(*allowed)(void *arg, int64_t sweep_id, double deadline,
+	    size_t *n);
+	void		*allowed_arg;
 };
 
 /* Leases the oldest pending trial of the oldest active sweep whose backoff has passed:

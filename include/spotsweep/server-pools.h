@@ -1,0 +1,31 @@
+/* The scheduler's pools at run time (server-pools.c): each pool's current price (PUT
+ * /v1/pools/NAME/price, the pool's price_command), the switching rules' decision per pool
+ * (changes logged and recorded as events), the lease filter that makes leasing obey the
+ * rules, and the scaling hooks (scale_command POOL WANTED when a pool's wanted size changes).
+ * Not for use outside server-*.c. */
+#ifndef SPOTSWEEP_SERVER_POOLS_H
+#define SPOTSWEEP_SERVER_POOLS_H
+
+#include "spotsweep/config.h"
+#include "spotsweep/server-impl.h"
+#include "spotsweep/trial.h"
+
+struct server_pools;
+
+/* Sets up srv->pools: records the config's pools in the store (keeping a price set earlier
+ * while the configured price is unchanged) and loads their current prices. -1 with cause. */
+int server_pools_create(struct server *srv, char **cause);
+/* Stops what is still running (scale and price commands get SIGTERM) and frees. */
+void server_pools_free(struct server *srv);
+/* Housekeeping for the tick: rule decisions, price commands, wanted sizes and scaling
+ * hooks, reaping and timing out their children. Cheap when nothing is due. */
+void server_pools_tick(struct server *srv);
+/* Completes a lease request for a worker of pool p (NULL: a worker without a pool): the
+ * pool's current price, and, when there are rules, the filter that lets the worker take only
+ * the trials the rules allow its class now. The filter lives until the next call. */
+void server_pools_lease(struct server *srv, const struct pool *p, struct lease_request *lr);
+
+/* GET /v1/pools and PUT /v1/pools/NAME/price. */
+route_handler api_pools, api_pool_price;
+
+#endif
