@@ -19,6 +19,7 @@
 
 #include "spotsweep/cmd.h"
 #include "spotsweep/config.h"
+#include "spotsweep/cost.h"
 #include "spotsweep/csv.h"
 #include "spotsweep/log.h"
 #include "spotsweep/server.h"
@@ -62,6 +63,7 @@ struct run_state {
 	int64_t			 done_at_start;
 	char			 last_line[256];
 	struct event		*stop_timer;
+	const struct config	*cfg;
 };
 
 /* The agent binary that sits next to this one. */
@@ -305,6 +307,68 @@ on_interrupt(evutil_socket_t sig, short what, void *arg)
 	event_add(rs->stop_timer, &tv);
 }
 
+/* The on-demand price to compare spend with: the config's cheapest on-demand pool, else
+ * what the store knows. Negative when unknown. */
+static double
+on_demand_price(struct run_state *rs)
+{
+	const char *source;
+	double price = -1, p;
+	bool found = false;
+	char *cause = NULL;
+	size_t i;
+
+	for (i = 0; rs->cfg != NULL && i < rs->cfg->npools; i++) {
+		if (rs->cfg->pools[i].cls == POOL_ON_DEMAND &&
+		    (price < 0 || rs->cfg->pools[i].price_per_hour < price))
+			price = rs->cfg->pools[i].price_per_hour;
+	}
+	if (price >= 0)
+		return price;
+	if (store_on_demand_price(rs->st, rs->sweep_id, &p, &found, &source, &cause) != 0) {
+		free(cause);
+		return -1;
+	}
+	return found ? p : -1;
+}
+
+/* Interruptions, the compute they made us redo, and what the sweep cost. */
+static void
+print_cost(struct run_state *rs)
+{
+	struct sweep_cost c;
+	sqlite3_stmt *stmt;
+	char *cause = NULL;
+	int64_t trials = 0;
+
+	if (store_sweep_cost(rs->st, rs->sweep_id, on_demand_price(rs), &c, &cause) != 0) {
+		errorx("%s", cause);
+		free(cause);
+		return;
+	}
+	stmt = store_stmt(rs->st, "SELECT count(*) FROM trials WHERE sweep_id = ?"
+	    " AND preemptions > 0", &cause);
+	if (stmt == NULL)
+		free(cause);
+	else {
+		sqlite3_bind_int64(stmt, 1, rs->sweep_id);
+		if (sqlite3_step(stmt) == SQLITE_ROW)
+			trials = sqlite3_column_int64(stmt, 0);
+		sqlite3_reset(stmt);
+	}
+	printf("interruptions: %lld trial%s interrupted (%lld attempt%s preempted or lost); "
+	    "compute redone %.1f s of %.1f s (%.2f%%)\n", (long long)trials,
+	    trials == 1 ? "" : "s", (long long)c.interrupted_attempts,
+	    c.interrupted_attempts == 1 ? "" : "s", c.redone_runtime_s, c.total_runtime_s,
+	    c.total_runtime_s > 0 ? 100.0 * c.redone_runtime_s / c.total_runtime_s : 0.0);
+	printf("cost: $%.4f for %.4f GPU-hours (spot $%.4f, on-demand $%.4f)", c.cost,
+	    c.gpu_hours, c.by_class[COST_SPOT].cost, c.by_class[COST_ON_DEMAND].cost);
+	if (c.has_on_demand_price && c.on_demand_cost > 0)
+		printf("; all on demand: $%.4f, saved %.1f%%", c.on_demand_cost,
+		    100.0 * c.savings_fraction);
+	printf("\n");
+}
+
 /* Prints the closing summary; returns the exit code. */
 static int
 print_summary(struct run_state *rs, const char *csv_path)
@@ -330,6 +394,7 @@ print_summary(struct run_state *rs, const char *csv_path)
 		printf("best: trial %lld %s=%s params %s\n", (long long)s.best_trial,
 		    s.objective ? s.objective : "value", v, s.best_params ? s.best_params : "{}");
 	}
+	print_cost(rs);
 	if (csv_path != NULL)
 		printf("results: %s\n", csv_path);
 	sweep_summary_clear(&s);
@@ -423,6 +488,7 @@ cmd_run_exec(const struct cmd_entry *self, struct cmd_args *args)
 			break;
 		}
 	}
+	rs.cfg = cfg;
 	rs.base = serve_event_base();
 	if (server_create(rs.base, rs.st, cfg, "127.0.0.1:0", NULL, &rs.srv, &cause) != 0)
 		goto fail;
