@@ -30,6 +30,7 @@ fail() {
 		echo "--- $f" >&2
 		tail -n 30 "$f" >&2
 	done
+	echo "FAIL: $*" >&2
 	exit 1
 }
 

@@ -61,6 +61,7 @@ ok "third preemption over max_preemptions 2: abandoned, reason \"preempted 3 tim
 "$SPOTSWEEP" retry --trial "$tid" >/dev/null || fail "retry --trial"
 [ "$("$SPOTSWEEP" trials "$id" --json | json "d['state']")" = pending ] || fail "retry did not make it pending"
 start_agent steady
+steady=$AGENT_PID
 wait_for 90 sweep_done "$id" || fail "the retried trial did not complete"
 [ "$(csv_field "$id" "$tid" state)" = succeeded ] || fail "CSV state after retry"
 [ "$(csv_field "$id" "$tid" attempts)" = 4 ] || fail "CSV attempts after retry"
@@ -68,7 +69,10 @@ wait_for 90 sweep_done "$id" || fail "the retried trial did not complete"
 log_has "$(trial_log "$id" "$tid" 4)" "^resumed from " || fail "attempt 4 did not resume"
 ok "retry --trial: pending again, resumed and succeeded (attempts=4, preemptions=3)"
 
-# A preemption after the sweep's deadline abandons the trial instead of resuming it.
+# A preemption after the sweep's deadline abandons the trial instead of resuming it. The
+# steady agent goes first, so that the deadline trial can only run on the agent preempted here.
+kill -TERM "$steady"
+wait_exit "$steady" 60 || fail "agent steady did not exit"
 when=$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc) + d.timedelta(seconds=8)).strftime("%Y-%m-%dT%H:%M:%SZ"))')
 cat >"$T/d.json" <<JSON
 {
