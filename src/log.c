@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include "spotsweep/log.h"
+#include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
 enum log_level log_threshold = LOG_INFO;
@@ -41,18 +42,26 @@ log_init_from_env(void)
 	}
 }
 
-/* Writes msg with control characters (other than tab) escaped as \xNN. */
+/* Appends msg with control characters (other than tab) escaped as \xNN. */
 static void
-write_escaped(FILE *f, const char *msg)
+add_escaped(struct buf *b, const char *msg)
 {
 	const unsigned char *p;
 
 	for (p = (const unsigned char *)msg; *p != '\0'; p++) {
 		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
-			fprintf(f, "\\x%02x", *p);
+			buf_printf(b, "\\x%02x", *p);
 		else
-			fputc(*p, f);
+			buf_addc(b, (char)*p);
 	}
+}
+
+/* stderr is unbuffered: a line is built whole and written with one call, so that a log line
+ * costs one write(2) and lines of concurrent processes do not interleave mid-line. */
+static void
+write_line(const struct buf *b)
+{
+	fwrite(b->data, 1, b->len, stderr);
 }
 
 void
@@ -61,6 +70,7 @@ log_write(enum log_level level, const char *fmt, ...)
 	struct timeval tv;
 	struct tm tm;
 	char stamp[32];
+	struct buf b = { 0 };
 	va_list ap;
 	char *msg;
 
@@ -72,23 +82,26 @@ log_write(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	flockfile(stderr);
-	fprintf(stderr, "%s.%03ldZ %s %s: ", stamp, (long)(tv.tv_usec / 1000), program,
+	buf_printf(&b, "%s.%03ldZ %s %s: ", stamp, (long)(tv.tv_usec / 1000), program,
 	    level_names[level]);
-	write_escaped(stderr, msg);
-	fputc('\n', stderr);
-	funlockfile(stderr);
+	add_escaped(&b, msg);
+	buf_addc(&b, '\n');
+	write_line(&b);
+	buf_free(&b);
 	free(msg);
 }
 
 static void
 vmessage(const char *fmt, va_list ap)
 {
+	struct buf b = { 0 };
 	char *msg = xvasprintf(fmt, ap);
 
-	fprintf(stderr, "%s: ", program);
-	write_escaped(stderr, msg);
-	fputc('\n', stderr);
+	buf_printf(&b, "%s: ", program);
+	add_escaped(&b, msg);
+	buf_addc(&b, '\n');
+	write_line(&b);
+	buf_free(&b);
 	free(msg);
 }
 
