@@ -203,7 +203,9 @@ on_progress(evutil_socket_t fd, short what, void *arg)
 		rs->last_plain = now_wall();
 		snprintf(rs->last_line, sizeof rs->last_line, "%s", line);
 	}
-	if (!rs->stopping && s.by_state[TRIAL_PENDING] == 0 && s.by_state[TRIAL_RUNNING] == 0)
+	/* A bayes sweep is idle between proposals: it ends when the store says it is done. */
+	if (!rs->stopping && s.by_state[TRIAL_PENDING] == 0 && s.by_state[TRIAL_RUNNING] == 0 &&
+	    (s.state == NULL || strcmp(s.state, "active") != 0))
 		stop_agents(rs);
 	sweep_summary_clear(&s);
 }

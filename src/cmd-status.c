@@ -18,6 +18,22 @@ finished(const struct sweep_summary *s)
 	    s->by_state[TRIAL_ABANDONED] + s->by_state[TRIAL_CANCELLED];
 }
 
+/* Where pruned trials stopped, and what stopping them saved. */
+static void
+print_early(struct buf *b, const struct sweep_summary *s)
+{
+	size_t i;
+
+	buf_adds(b, "pruned at ");
+	for (i = 0; i < s->early_nsteps; i++)
+		buf_printf(b, "%s step %lld: %lld", i > 0 ? "," : "",
+		    (long long)s->early_step[i], (long long)s->early_count[i]);
+	if (s->early_nsteps == sizeof s->early_step / sizeof s->early_step[0])
+		buf_adds(b, ", ...");
+	buf_printf(b, "\nsaved      %.3f GPU-hours by early stopping (pruned trials run to "
+	    "step %lld)\n", s->early_gpu_hours_saved, (long long)s->early_horizon);
+}
+
 static void
 print_one(const struct sweep_summary *s)
 {
@@ -36,6 +52,8 @@ print_one(const struct sweep_summary *s)
 	for (i = TRIAL_PENDING; i < TRIAL_STATE_MAX; i++)
 		buf_printf(&b, "%-10s %lld\n", trial_state_name((enum trial_state)i),
 		    (long long)s->by_state[i]);
+	if (s->by_state[TRIAL_PRUNED] > 0)
+		print_early(&b, s);
 	buf_adds(&b, "best       ");
 	if (s->has_best) {
 		format_double(num, s->best_value);
@@ -186,9 +204,12 @@ const struct cmd_entry cmd_status_entry = {
 	.usage = "[SWEEP] [--json]",
 	.help = "Shows a sweep's trials by state, its progress and the best trial so far; without\n"
 	    "SWEEP, one line per sweep. The best trial is the succeeded trial with the best last\n"
-	    "value of the objective, by the spec's goal. --json prints {\"sweep_id\", \"name\",\n"
-	    "\"trials\", \"pending\", \"running\", \"succeeded\", \"pruned\", \"abandoned\",\n"
-	    "\"cancelled\", \"best\": {\"trial_id\", \"value\"} or null} (an array without SWEEP).",
+	    "value of the objective, by the spec's goal. Once early stopping pruned trials: the\n"
+	    "steps where they stopped and the GPU-hours saved against running them to the end.\n"
+	    "--json prints {\"sweep_id\", \"name\", \"trials\", \"pending\", \"running\",\n"
+	    "\"succeeded\", \"pruned\", \"abandoned\", \"cancelled\", \"best\": {\"trial_id\",\n"
+	    "\"value\"} or null} (an array without SWEEP), with \"early_stopping\": {\"horizon\",\n"
+	    "\"gpu_hours_saved\", \"pruned_at\": [{\"step\", \"trials\"}]} once trials were pruned.",
 	.opts = {
 		{ "json", 0, false },
 		{ NULL, 0, false }

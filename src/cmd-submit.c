@@ -1,12 +1,15 @@
 /* `spotsweep submit SPEC [--dry-run] [--json]`: validates a spec and expands it into the
  * store. A dry run expands into a private in-memory store instead, so that it shows exactly
- * the deduplicated trials a real submit would store, and writes nothing to disk. */
+ * the deduplicated trials a real submit would store, and writes nothing to disk. A bayes
+ * sweep stores no trials up front: its dry run shows the random start it will propose
+ * before results arrive (later trials depend on them). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "spotsweep/bayes.h"
 #include "spotsweep/cmd.h"
 #include "spotsweep/log.h"
 #include "spotsweep/spec.h"
@@ -38,6 +41,22 @@ print_trials(struct store *st, int64_t sweep_id)
 	return EXIT_OK;
 }
 
+/* The first n_startup proposals of a bayes sweep: random, and the same whatever results
+ * come back, so they are what the scheduler will propose first. */
+static int
+propose_start(struct store *st, const struct spec *s, int64_t sweep_id, char **cause)
+{
+	struct bayes_cache *bc = bayes_cache_create();
+	int64_t trial_id = 1;
+	long i;
+	int rc = 0;
+
+	for (i = 0; i < s->bayes_n_startup && i < s->max_trials && trial_id != 0 && rc == 0; i++)
+		rc = bayes_propose(st, bc, s, sweep_id, &trial_id, cause);
+	bayes_cache_free(bc);
+	return rc;
+}
+
 static int
 cmd_submit_exec(const struct cmd_entry *self, struct cmd_args *args)
 {
@@ -64,6 +83,13 @@ cmd_submit_exec(const struct cmd_entry *self, struct cmd_args *args)
 		goto out;
 	if (store_sweep_create(st, spec, path, &sweep_id, &ntrials, &cause) != 0)
 		goto fail;
+	if (dry_run && spec->method == METHOD_BAYES) {
+		if (propose_start(st, spec, sweep_id, &cause) != 0)
+			goto fail;
+		fprintf(stderr, "spotsweep: method bayes: the random start of %ld trials; the "
+		    "others are proposed as results arrive\n", spec->bayes_n_startup <
+		    spec->max_trials ? spec->bayes_n_startup : spec->max_trials);
+	}
 	if (dry_run)
 		rc = print_trials(st, sweep_id);
 	else {
@@ -89,7 +115,8 @@ const struct cmd_entry cmd_submit_entry = {
 	.usage = "SPEC [--dry-run] [--json] [--wandb-shim]",
 	.help = "Validates the sweep spec (JSON, or YAML such as a W&B sweep.yaml) and expands it\n"
 	    "into trials in the store, then prints the new sweep's id. --dry-run stores nothing\n"
-	    "and prints the expanded trials, one JSON object a line. --json prints\n"
+	    "and prints the expanded trials, one JSON object a line (method bayes: the random\n"
+	    "start it will propose before results arrive). --json prints\n"
 	    "{\"sweep_id\": N, \"trials\": N}. --wandb-shim runs the trials with a stand-in\n"
 	    "wandb Python module, as \"wandb_shim\": true in the spec does.",
 	.opts = {

@@ -1,6 +1,6 @@
 /* `spotsweep trials SWEEP [--state STATE] [--json]`: one line per trial, in id order, streamed
  * so that a million-trial sweep lists in constant memory. --json prints one object a line:
- * {"trial_id","state","attempts","preemptions","params","value","reason"}. */
+ * {"trial_id","state","attempts","preemptions","params","value","step","reason"}. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +23,7 @@ static int
 list_row(const struct trial_row *r, void *arg)
 {
 	struct listing *l = arg;
-	char value[32];
+	char value[32], step[24];
 
 	if (l->as_json)
 		trial_row_json(r, &l->out);
@@ -32,9 +32,13 @@ list_row(const struct trial_row *r, void *arg)
 			format_double(value, r->value);
 		else
 			snprintf(value, sizeof value, "-");
-		buf_printf(&l->out, "%-8lld %-9s %8lld %11lld %-22s ", (long long)r->id,
+		if (r->step >= 0)
+			snprintf(step, sizeof step, "%lld", (long long)r->step);
+		else
+			snprintf(step, sizeof step, "-");
+		buf_printf(&l->out, "%-8lld %-9s %8lld %11lld %8s %-22s ", (long long)r->id,
 		    trial_state_name(r->state), (long long)r->attempts,
-		    (long long)r->preemptions, value);
+		    (long long)r->preemptions, step, value);
 		buf_add_printable(&l->out, r->params);
 		if (r->reason != NULL) {
 			buf_adds(&l->out, "  ");
@@ -80,8 +84,8 @@ cmd_trials_exec(const struct cmd_entry *self, struct cmd_args *args)
 		goto fail;
 	sweep_summary_clear(&s);
 	if (!l.as_json)
-		buf_printf(&l.out, "%-8s %-9s %8s %11s %-22s %s\n", "ID", "STATE", "ATTEMPTS",
-		    "PREEMPTIONS", "VALUE", "PARAMS");
+		buf_printf(&l.out, "%-8s %-9s %8s %11s %8s %-22s %s\n", "ID", "STATE", "ATTEMPTS",
+		    "PREEMPTIONS", "STEP", "VALUE", "PARAMS");
 	if (trial_foreach(st, id, only, list_row, &l, &cause) != 0)
 		goto fail;
 	if (l.out.len > 0)
@@ -100,8 +104,9 @@ out:
 const struct cmd_entry cmd_trials_entry = {
 	.name = "trials",
 	.usage = "SWEEP [--state STATE] [--json]",
-	.help = "Lists a sweep's trials in id order: state, attempts, preemptions, the last\n"
-	    "objective value, the parameters, and why a trial is where it is. --state keeps\n"
+	.help = "Lists a sweep's trials in id order: state, attempts, preemptions, the furthest\n"
+	    "step reported, the last objective value, the parameters, and why a trial is where\n"
+	    "it is (a pruned trial: the rule that stopped it). --state keeps\n"
 	    "one of pending, running, succeeded, pruned, abandoned, cancelled. --json prints\n"
 	    "one JSON object a line.",
 	.opts = {

@@ -412,6 +412,23 @@ expand_param_from_unit(const struct spec_param *p, double u, struct buf *b)
 	emit_unit(&sl, u, b);
 }
 
+/* The number u in [0,1) selects for a numeric parameter p, as expand_param_from_unit()
+ * writes it (W&B's ppf, q rounding, clamping). The model-based searcher (tpe.c) needs the
+ * value itself to find the cell of a discrete draw. p must not be "value"/"values". */
+double
+expand_param_number(const struct spec_param *p, double u)
+{
+	struct slot sl = { 0 };
+
+	if (!(u >= 0))
+		u = 0;
+	if (u >= 1)
+		u = nextafter(1.0, 0.0);
+	slot_prepare(&sl, p);
+	return dist_value(&sl, u,
+	    is_gaussian(p->kind) ? normal_quantile(u > 0 ? u : 0x1.0p-54) : 0) + 0.0;
+}
+
 /* --- grid points ---------------------------------------------------------------------- */
 
 /* The lattice of integers k with k * step in [min, max] (step 1 for int_uniform). */
@@ -666,6 +683,32 @@ expander_create(const struct spec *s, char **cause)
 fail:
 	expander_free(e);
 	return NULL;
+}
+
+/* Writes the canonical parameter object, as expander_next() writes a random trial, for
+ * one unit draw per parameter u[i] (spec order; fixed "value" parameters ignore theirs):
+ * how the bayes searcher turns its choice into a trial. -1 with *cause as expander_create. */
+int
+expand_from_units(const struct spec *s, const double *u, struct buf *b, char **cause)
+{
+	struct spec tmp = *s;
+	struct expander *e;
+	size_t i;
+
+	/* The random method's slots, without its stream: the caller has drawn. */
+	tmp.method = METHOD_RANDOM;
+	tmp.max_trials = 1;
+	if ((e = expander_create(&tmp, cause)) == NULL)
+		return -1;
+	buf_reset(b);
+	buf_addc(b, '{');
+	for (i = 0; i < e->nslots; i++) {
+		buf_add(b, e->slots[i].key, e->slots[i].keylen);
+		emit_unit(&e->slots[i], e->slots[i].drawn ? u[i] : 0, b);
+	}
+	buf_add(b, e->tail, e->taillen);
+	expander_free(e);
+	return 0;
 }
 
 /* Appends grid point sl->at of slot sl. */

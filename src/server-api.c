@@ -353,6 +353,7 @@ server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_
 	lr.now = now_wall();
 	/* The pool's current price, and the rules' filter. */
 	server_pools_lease(srv, p, &lr);
+	server_search_lease(srv, lr.now);
 	rc = trial_lease(srv->st, &lr, &l, cause);
 	if (rc <= 0)
 		return rc < 0 ? -1 : 0;
@@ -424,6 +425,8 @@ server_apply_heartbeat(struct server *srv, int64_t trial_id, const json_t *body,
 	if ((status = trial_rc_status(trial_id, rc, cause, error)) != 200)
 		return status;
 	touch_worker(srv, worker_id);
+	if (n > 0 && !cancel)
+		cancel = server_search_report(srv, trial_id, false);
 	*answer = json_pack("{s:b,s:b}", "ok", 1, "cancel", cancel);
 	return 200;
 }
@@ -520,6 +523,7 @@ server_apply_finish(struct server *srv, int64_t trial_id, const json_t *body,
 	if ((status = trial_rc_status(trial_id, rc, cause, error)) != 200)
 		return status;
 	touch_worker(srv, worker_id);
+	server_search_report(srv, trial_id, true);
 	log_info("trial %lld attempt %lld %s -> %s%s%s", (long long)trial_id,
 	    (long long)attempt, outcome, trial_state_name(next), reason ? ": " : "",
 	    reason ? reason : "");
@@ -655,7 +659,7 @@ api_sweep_trials(struct req_ctx *ctx)
 		goto out;
 	}
 	stmt = store_stmt(srv->st, "SELECT id, state, attempts, preemptions, params, value, "
-	    "reason FROM trials WHERE sweep_id = ?1 AND id > ?2 AND (?3 IS NULL OR state = ?3) "
+	    "reason, step FROM trials WHERE sweep_id = ?1 AND id > ?2 AND (?3 IS NULL OR state = ?3) "
 	    "ORDER BY id LIMIT ?4", &cause);
 	if (stmt == NULL) {
 		log_error("%s", cause);
@@ -670,7 +674,7 @@ api_sweep_trials(struct req_ctx *ctx)
 	sqlite3_bind_int64(stmt, 4, limit);
 	arr = json_array();
 	while (sqlite3_step(stmt) == SQLITE_ROW) {
-		json_t *o = json_pack("{s:I,s:s,s:I,s:I,s:o,s:o,s:s?}",
+		json_t *o = json_pack("{s:I,s:s,s:I,s:I,s:o,s:o,s:o,s:s?}",
 		    "trial_id", (json_int_t)sqlite3_column_int64(stmt, 0),
 		    "state", (const char *)sqlite3_column_text(stmt, 1),
 		    "attempts", (json_int_t)sqlite3_column_int64(stmt, 2),
@@ -678,6 +682,8 @@ api_sweep_trials(struct req_ctx *ctx)
 		    "params", json_loads((const char *)sqlite3_column_text(stmt, 4), 0, &jerr),
 		    "value", sqlite3_column_type(stmt, 5) == SQLITE_NULL ? json_null() :
 		    json_real(sqlite3_column_double(stmt, 5)),
+		    "step", sqlite3_column_type(stmt, 7) == SQLITE_NULL ? json_null() :
+		    json_integer(sqlite3_column_int64(stmt, 7)),
 		    "reason", (const char *)sqlite3_column_text(stmt, 6));
 
 		if (o != NULL)
@@ -707,6 +713,7 @@ server_tick(struct server *srv)
 			store_rollback(srv->st);
 		goto fail;
 	}
+	server_search_tick(srv, now_wall());
 	if (own && store_commit(srv->st, &cause) != 0) {
 		store_rollback(srv->st);
 		goto fail;

@@ -587,6 +587,7 @@ server_free(struct server *srv)
 		event_free(srv->commit_ev);
 	if (srv->http != NULL)
 		evhttp_free(srv->http);
+	server_search_free(srv);
 	for (i = 0; i < srv->nsweeps; i++)
 		spec_free(srv->sweeps[i].spec);
 	free(srv->sweeps);

@@ -53,7 +53,7 @@ static const char *const dist_names[DIST_MAX] = {
 static const char *const top_keys[] = {
 	"name", "description", "program", "command", "method", "max_trials", "run_cap", "seed",
 	"parameters", "metric", "metrics", "retry", "checkpoint", "timeout_s", "deadline",
-	"early_terminate", "project", "entity", "wandb_shim", "controller", NULL
+	"early_terminate", "project", "entity", "wandb_shim", "controller", "bayes", NULL
 };
 /* W&B keys that need W&B's hosted service; named so the message says why. */
 static const struct {
@@ -72,7 +72,11 @@ static const char *const retry_keys[] = {
 };
 static const char *const checkpoint_keys[] = { "keep", NULL };
 static const char *const early_keys[] = {
-	"type", "min_steps", "min_iter", "eta", "max_iter", "s", "strict", NULL
+	"type", "min_steps", "interval_steps", "min_iter", "eta", "max_iter", "s", "strict",
+	"resume_pruned", NULL
+};
+static const char *const bayes_keys[] = {
+	"n_startup", "gamma", "n_candidates", "parallel", "multivariate", NULL
 };
 
 const char *
@@ -651,9 +655,11 @@ static int
 parse_early_terminate(struct pctx *c, json_t *root)
 {
 	static const char *const types[] = { "median", "hyperband", NULL };
-	static const char *const median_keys[] = { "type", "min_steps", NULL };
+	static const char *const median_keys[] = {
+		"type", "min_steps", "interval_steps", NULL
+	};
 	static const char *const hyperband_keys[] = {
-		"type", "min_iter", "eta", "max_iter", "s", "strict", NULL
+		"type", "min_iter", "eta", "max_iter", "s", "strict", "resume_pruned", NULL
 	};
 	struct spec *s = c->s;
 	const char *type, *key, *const *allowed;
@@ -680,7 +686,9 @@ parse_early_terminate(struct pctx *c, json_t *root)
 	}
 	if (allowed == median_keys) {
 		s->early_stop = EARLY_MEDIAN;
-		if (spec_get_long(c, et, "min_steps", 0, 1000000000L, &s->early_min_steps) < 0)
+		if (spec_get_long(c, et, "min_steps", 0, 1000000000L, &s->early_min_steps) < 0 ||
+		    spec_get_long(c, et, "interval_steps", 1, 1000000000L,
+		    &s->early_interval) < 0)
 			goto out;
 		rc = 0;
 		goto out;
@@ -690,7 +698,8 @@ parse_early_terminate(struct pctx *c, json_t *root)
 	if (spec_get_long(c, et, "eta", 2, 1000, &s->early_eta) < 0 ||
 	    spec_get_long(c, et, "max_iter", 1, 1000000000L, &s->early_max_iter) < 0 ||
 	    spec_get_long(c, et, "s", 1, 100, &s->early_s) < 0 ||
-	    get_bool(c, et, "strict", &s->early_strict) < 0)
+	    get_bool(c, et, "strict", &s->early_strict) < 0 ||
+	    get_bool(c, et, "resume_pruned", &s->early_resume_pruned) < 0)
 		goto out;
 	if (s->early_s > 0) {
 		if (hyperband_from_s(c, et) != 0)
@@ -708,6 +717,47 @@ parse_early_terminate(struct pctx *c, json_t *root)
 		spec_fail(c, "max_iter", AT_VALUE, "must be greater than min_iter (%ld <= %ld)",
 		    s->early_max_iter, s->early_min_steps);
 		goto out;
+	}
+	rc = 0;
+out:
+	spec_path_pop(c, mark);
+	return rc;
+}
+
+/* The TPE searcher's settings (Optuna's names in brackets): n_startup random trials first
+ * (n_startup_trials), the good fraction gamma, n_candidates draws (n_ei_candidates), how
+ * many trials may be outstanding at once, and whether parameters are modelled jointly
+ * (multivariate). Only for method bayes. */
+static int
+parse_bayes(struct pctx *c, json_t *root)
+{
+	struct spec *s = c->s;
+	json_t *b = NULL;
+	double gamma;
+	size_t mark;
+	int rc, got;
+
+	if ((rc = spec_get_object(c, root, "bayes", &b)) <= 0)
+		return rc;
+	if (s->method != METHOD_BAYES)
+		return spec_fail(c, "bayes", AT_KEY, "applies to method bayes only (this spec's "
+		    "method is %s)", spec_method_name(s->method));
+	mark = spec_path_push(c, "bayes");
+	rc = -1;
+	if (spec_check_keys(c, b, bayes_keys) != 0 ||
+	    spec_get_long(c, b, "n_startup", 1, 1000000, &s->bayes_n_startup) < 0 ||
+	    spec_get_long(c, b, "n_candidates", 1, 10000, &s->bayes_n_candidates) < 0 ||
+	    spec_get_long(c, b, "parallel", 1, 100000, &s->bayes_parallel) < 0 ||
+	    get_bool(c, b, "multivariate", &s->bayes_multivariate) < 0 ||
+	    (got = spec_get_number(c, b, "gamma", false, &gamma)) < 0)
+		goto out;
+	if (got > 0) {
+		if (!(gamma > 0 && gamma < 1)) {
+			spec_fail(c, "gamma", AT_VALUE, "expected a fraction between 0 and 1 "
+			    "(exclusive)");
+			goto out;
+		}
+		s->bayes_gamma = gamma;
 	}
 	rc = 0;
 out:
@@ -842,7 +892,7 @@ parse_top(struct pctx *c, json_t *root)
 	if (spec_parse_parameters(c, root) != 0 || spec_parse_command(c, root) != 0 ||
 	    parse_metric(c, root) != 0 || parse_metrics(c, root) != 0 ||
 	    parse_retry(c, root) != 0 || parse_checkpoint(c, root) != 0 ||
-	    parse_early_terminate(c, root) != 0)
+	    parse_early_terminate(c, root) != 0 || parse_bayes(c, root) != 0)
 		return -1;
 
 	if (s->method != METHOD_GRID && s->max_trials == 0) {
@@ -968,6 +1018,10 @@ spec_parse(const char *path, const char *text, size_t len, struct spec **out, ch
 	c.s->max_preemptions = 20;
 	c.s->checkpoint_keep = 3;
 	c.s->early_strict = true;
+	c.s->bayes_n_startup = 10;
+	c.s->bayes_gamma = 0.25;
+	c.s->bayes_n_candidates = 24;
+	c.s->bayes_multivariate = true;
 	c.s->text = xmalloc(len + 1);
 	memcpy(c.s->text, text, len);
 	c.s->text[len] = '\0';

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spotsweep/early-stop.h"
 #include "spotsweep/expand.h"
 #include "spotsweep/store-impl.h"
 #include "spotsweep/store.h"
@@ -246,6 +247,34 @@ find_best(struct store *st, struct sweep_summary *s, char **cause)
 	return rc < 0 ? -1 : 0;
 }
 
+/* What early stopping saved, once a trial was pruned (the spec gives max_iter). */
+static int
+early_summary(struct store *st, struct sweep_summary *s, char **cause)
+{
+	struct early_summary e;
+	struct spec *spec = NULL;
+	int64_t max_iter = 0;
+	size_t i;
+
+	if (s->by_state[TRIAL_PRUNED] == 0)
+		return 0;
+	if (store_sweep_spec(st, s->id, &spec, cause) != 0)
+		return -1;
+	if (spec->early_stop == EARLY_HYPERBAND)
+		max_iter = spec->early_max_iter;
+	spec_free(spec);
+	if (early_stop_summary(st, s->id, max_iter, &e, cause) != 0)
+		return -1;
+	s->early_horizon = e.horizon;
+	s->early_gpu_hours_saved = e.gpu_hours_saved;
+	for (i = 0; i < e.nsteps && i < sizeof s->early_step / sizeof s->early_step[0]; i++) {
+		s->early_step[i] = e.step[i];
+		s->early_count[i] = e.count[i];
+	}
+	s->early_nsteps = i;
+	return 0;
+}
+
 int
 store_sweep_summary(struct store *st, int64_t id, struct sweep_summary *s, char **cause)
 {
@@ -277,7 +306,7 @@ store_sweep_summary(struct store *st, int64_t id, struct sweep_summary *s, char 
 	for (i = TRIAL_PENDING; i < TRIAL_STATE_MAX; i++)
 		s->by_state[i] = sqlite3_column_int64(stmt, 7 + i);
 	sqlite3_reset(stmt);
-	if (find_best(st, s, cause) != 0) {
+	if (find_best(st, s, cause) != 0 || early_summary(st, s, cause) != 0) {
 		sweep_summary_clear(s);
 		return -1;
 	}
@@ -287,7 +316,7 @@ store_sweep_summary(struct store *st, int64_t id, struct sweep_summary *s, char 
 void
 sweep_summary_json(const struct sweep_summary *s, struct buf *b)
 {
-	int i;
+	size_t i;
 
 	buf_printf(b, "{\"sweep_id\":%lld,\"name\":", (long long)s->id);
 	json_add_string(b, s->name != NULL ? s->name : "");
@@ -295,6 +324,16 @@ sweep_summary_json(const struct sweep_summary *s, struct buf *b)
 	for (i = TRIAL_PENDING; i < TRIAL_STATE_MAX; i++)
 		buf_printf(b, ",\"%s\":%lld", trial_state_name((enum trial_state)i),
 		    (long long)s->by_state[i]);
+	if (s->by_state[TRIAL_PRUNED] > 0) {
+		buf_printf(b, ",\"early_stopping\":{\"horizon\":%lld,\"gpu_hours_saved\":",
+		    (long long)s->early_horizon);
+		buf_add_double(b, s->early_gpu_hours_saved);
+		buf_adds(b, ",\"pruned_at\":[");
+		for (i = 0; i < s->early_nsteps; i++)
+			buf_printf(b, "%s{\"step\":%lld,\"trials\":%lld}", i > 0 ? "," : "",
+			    (long long)s->early_step[i], (long long)s->early_count[i]);
+		buf_adds(b, "]}");
+	}
 	if (s->has_best) {
 		buf_printf(b, ",\"best\":{\"trial_id\":%lld,\"value\":", (long long)s->best_trial);
 		buf_add_double(b, s->best_value);

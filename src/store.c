@@ -35,6 +35,10 @@
  * - pools is written by `serve` from its config: each pool's class, GPUs and configured
  *   price, and its current price (PUT /v1/pools/NAME/price, price_command), which survives
  *   a restart and gives `cost` the on-demand price.
+ * - trials.step is the furthest step any attempt of the trial reported (early stopping
+ *   judges a trial only at steps it reached). rungs records each hyperband judgement
+ *   (early-stop.c): the trial's value where it reached rung k, and whether it went on,
+ *   was stopped there, or was later promoted; rungs_sweep ranks a rung by value.
  * - workers.state is 'active' for agents; an SSH host (server-ssh.c) is 'up' or 'down' (its
  *   last connection failed: last_error says why, down_until when it is tried again).
  */
@@ -174,6 +178,20 @@ static const char *const migrations[] = {
 	"  price_at REAL,"
 	"  price_source TEXT"
 	");",
+	/* 1 -> 2: early stopping */
+	"ALTER TABLE trials ADD COLUMN step INTEGER;"
+	"CREATE TABLE rungs ("
+	"  trial_id INTEGER NOT NULL REFERENCES trials(id),"
+	"  rung INTEGER NOT NULL,"
+	"  sweep_id INTEGER NOT NULL,"
+	"  step INTEGER NOT NULL,"
+	"  value REAL NOT NULL,"
+	"  decision TEXT NOT NULL CHECK (decision IN ('continue', 'stop', 'promote')),"
+	"  at REAL NOT NULL,"
+	"  PRIMARY KEY (trial_id, rung)"
+	") WITHOUT ROWID;"
+	"CREATE INDEX rungs_sweep ON rungs(sweep_id, rung, value);"
+	"CREATE INDEX trials_step ON trials(sweep_id, step) WHERE step IS NOT NULL;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -33,6 +33,8 @@ row_from_stmt(sqlite3_stmt *stmt, struct trial_row *r)
 	r->cost_usd = sqlite3_column_double(stmt, 13);
 	r->started_at = sqlite3_column_double(stmt, 14);
 	r->finished_at = sqlite3_column_double(stmt, 15);
+	r->step = sqlite3_column_type(stmt, 16) == SQLITE_NULL ? -1 :
+	    sqlite3_column_int64(stmt, 16);
 	if (r->params == NULL)
 		r->params = "{}";
 }
@@ -47,7 +49,7 @@ trial_foreach(struct store *st, int64_t sweep_id, enum trial_state only, trial_r
 
 	stmt = store_stmt(st, "SELECT id, sweep_id, state, attempts, preemptions, failures,"
 	    " value, params, last_metrics, reason, last_pool, runtime_s, gpu_hours, cost_usd,"
-	    " started_at, finished_at FROM trials WHERE sweep_id = ?1"
+	    " started_at, finished_at, step FROM trials WHERE sweep_id = ?1"
 	    " AND (?2 IS NULL OR state = ?2) ORDER BY id", cause);
 	if (stmt == NULL)
 		return -1;
@@ -79,6 +81,10 @@ trial_row_json(const struct trial_row *r, struct buf *b)
 		buf_add_double(b, r->value);
 	else
 		buf_add(b, "null", 4);
+	if (r->step >= 0)
+		buf_printf(b, ",\"step\":%lld", (long long)r->step);
+	else
+		buf_adds(b, ",\"step\":null");
 	buf_adds(b, ",\"reason\":");
 	if (r->reason != NULL)
 		json_add_string(b, r->reason);

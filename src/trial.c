@@ -8,7 +8,8 @@
  * Staleness is by attempt number: trials.attempts is the current attempt, and a report for
  * any other attempt, or for one already closed, is refused with TRIAL_ESTALE and changes
  * nothing. A cancelled or pruned trial's open attempt is still current, so its agent hears
- * `cancel` on its next heartbeat and its finish closes the attempt. */
+ * `cancel` on its next heartbeat and its finish closes the attempt. A pruned trial may come
+ * back (trial_promote, early-stop.c): pending again, it resumes from its checkpoint. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,10 @@ static const bool legal[TRIAL_STATE_MAX][TRIAL_STATE_MAX] = {
 		[TRIAL_PRUNED] = true,		/* early termination */
 		[TRIAL_ABANDONED] = true,	/* budget spent, fatal pattern, deadline */
 		[TRIAL_CANCELLED] = true,
+	},
+	[TRIAL_PRUNED] = {
+		[TRIAL_PENDING] = true,		/* promoted (hyperband resume_pruned): resumed
+						 * from its checkpoint, see trial_promote */
 	},
 	[TRIAL_ABANDONED] = {
 		[TRIAL_PENDING] = true,		/* the retry command */
@@ -217,6 +222,12 @@ sweep_check_done(struct store *st, int64_t sweep_id, double now, char **cause)
 	if (sqlite3_changes(store_db(st)) == 1)
 		return store_event(st, sweep_id, 0, 0, "sweep.done", NULL, cause);
 	return 0;
+}
+
+int
+trial_sweep_settle(struct store *st, int64_t sweep_id, double now, char **cause)
+{
+	return sweep_check_done(st, sweep_id, now, cause) == 0 ? TRIAL_OK : TRIAL_ERROR;
 }
 
 /* Moves n trials of a sweep between counters, in the statement that also knows nothing of
@@ -707,6 +718,7 @@ store_metrics(struct store *st, struct trial_ctx *c, int64_t attempt,
 	char *text;
 	bool has_value = false;
 	double value = 0;
+	int64_t step = -1;
 	size_t i;
 	int rc;
 
@@ -738,11 +750,15 @@ store_metrics(struct store *st, struct trial_ctx *c, int64_t attempt,
 			has_value = isfinite(p->value);
 			value = p->value;
 		}
+		if (p->step > step)
+			step = p->step;
 	}
 	text = metrics_text(last);
 	json_decref(last);
+	/* step: the furthest any attempt got, what early stopping judges and saves */
 	stmt = store_stmt(st, "UPDATE trials SET last_metrics = ?2,"
-	    " value = CASE WHEN ?3 THEN ?4 ELSE value END WHERE id = ?1", cause);
+	    " value = CASE WHEN ?3 THEN ?4 ELSE value END, step = CASE WHEN ?5 < 0 THEN step"
+	    " WHEN step IS NULL OR step < ?5 THEN ?5 ELSE step END WHERE id = ?1", cause);
 	if (stmt == NULL) {
 		free(text);
 		return -1;
@@ -751,6 +767,7 @@ store_metrics(struct store *st, struct trial_ctx *c, int64_t attempt,
 	store_bind_text(stmt, 2, text);
 	sqlite3_bind_int(stmt, 3, has_value);
 	sqlite3_bind_double(stmt, 4, value);
+	sqlite3_bind_int64(stmt, 5, step);
 	rc = store_step_done(st, stmt, "storing last metrics", cause);
 	free(c->last_metrics);
 	c->last_metrics = text;
@@ -1455,10 +1472,14 @@ out:
 	return op_end(st, own, rc, cause);
 }
 
-int
-trial_retry(struct store *st, int64_t trial_id, char **cause)
+/* Puts a final trial back to pending (retry: abandoned, with a fresh failure budget;
+ * promotion: pruned, once its last attempt has closed). */
+static int
+requeue(struct store *st, int64_t trial_id, enum trial_state from, const char *reason,
+    char **cause)
 {
 	struct trial_ctx c;
+	sqlite3_stmt *stmt;
 	bool own;
 	int rc;
 
@@ -1466,27 +1487,56 @@ trial_retry(struct store *st, int64_t trial_id, char **cause)
 		return TRIAL_ERROR;
 	if ((rc = load_trial(st, trial_id, &c, cause)) != TRIAL_OK)
 		goto out;
-	if (c.state != TRIAL_ABANDONED) {
-		*cause = xasprintf("trial %lld is %s; only abandoned trials can be retried",
-		    (long long)trial_id, trial_state_name(c.state));
-		rc = TRIAL_EILLEGAL;
+	rc = TRIAL_EILLEGAL;
+	if (c.state != from) {
+		*cause = xasprintf("trial %lld is %s; only %s trials can be %s",
+		    (long long)trial_id, trial_state_name(c.state), trial_state_name(from),
+		    from == TRIAL_PRUNED ? "promoted" : "retried");
 		goto out;
 	}
 	if (c.sweep_cancelled) {
 		*cause = xasprintf("trial %lld belongs to sweep %lld, which was cancelled",
 		    (long long)trial_id, (long long)c.sweep_id);
+		goto out;
+	}
+	/* A pruned trial's worker may still be stopping it, holding the lease. */
+	stmt = store_stmt(st, "SELECT 1 FROM attempts WHERE trial_id = ? AND outcome IS NULL",
+	    cause);
+	if (stmt == NULL)
+		goto fail;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	if ((rc = store_step_row(st, stmt, "reading attempts", cause)) != 0) {
+		if (rc < 0)
+			goto fail;
+		sqlite3_reset(stmt);
+		*cause = xasprintf("trial %lld is still being stopped", (long long)trial_id);
 		rc = TRIAL_EILLEGAL;
 		goto out;
 	}
-	/* A fresh failure budget; interruptions were never the trial's fault but still count
-	 * against max_preemptions, so a trial that kept losing its machine is not retried
-	 * forever by accident. */
-	c.failures = 0;
-	rc = TRIAL_ERROR;
+	/* A fresh failure budget on retry; interruptions were never the trial's fault but
+	 * still count against max_preemptions, so a trial that kept losing its machine is not
+	 * retried forever by accident. */
+	if (from == TRIAL_ABANDONED)
+		c.failures = 0;
 	if (set_retry_fields(st, &c, 0, cause) != 0)
-		goto out;
-	rc = set_state(st, &c, TRIAL_PENDING, NULL, c.attempts, now_wall(), cause);
+		goto fail;
+	rc = set_state(st, &c, TRIAL_PENDING, reason, c.attempts, now_wall(), cause);
+	goto out;
+fail:
+	rc = TRIAL_ERROR;
 out:
 	ctx_clear(&c);
 	return op_end(st, own, rc, cause);
+}
+
+int
+trial_promote(struct store *st, int64_t trial_id, const char *reason, char **cause)
+{
+	return requeue(st, trial_id, TRIAL_PRUNED, reason, cause);
+}
+
+int
+trial_retry(struct store *st, int64_t trial_id, char **cause)
+{
+	return requeue(st, trial_id, TRIAL_ABANDONED, NULL, cause);
 }

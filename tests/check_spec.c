@@ -545,6 +545,67 @@ static const struct bad_case bad_cases[] = {
 	  "  'early_terminate': {'type': 'median'}\n"
 	  "}\n",
 	  9, 22, "early_terminate", "needs a \"metric\"" },
+	{ "median_resume_pruned",
+	  HEAD
+	  PARAMS_LR ",\n"
+	  "  'metric': {'name': 'loss'},\n"
+	  "  'early_terminate': {'type': 'median', 'resume_pruned': true}\n"
+	  "}\n",
+	  10, 41, "early_terminate.resume_pruned", "does not apply to type median" },
+	{ "hyperband_interval_steps",
+	  HEAD
+	  PARAMS_LR ",\n"
+	  "  'metric': {'name': 'loss'},\n"
+	  "  'early_terminate': {'type': 'hyperband', 'min_iter': 1, 'interval_steps': 2}\n"
+	  "}\n",
+	  10, 59, "early_terminate.interval_steps", "does not apply to type hyperband" },
+	{ "median_interval_zero",
+	  HEAD
+	  PARAMS_LR ",\n"
+	  "  'metric': {'name': 'loss'},\n"
+	  "  'early_terminate': {'type': 'median', 'interval_steps': 0}\n"
+	  "}\n",
+	  10, 59, "early_terminate.interval_steps", "must be positive" },
+	{ "bayes_block_for_random",
+	  HEAD
+	  PARAMS_LR ",\n"
+	  "  'metric': {'name': 'loss'},\n"
+	  "  'bayes': {'n_startup': 5}\n"
+	  "}\n",
+	  10, 3, "bayes", "applies to method bayes only" },
+	{ "bayes_gamma_out_of_range",
+	  "{\n"
+	  "  'name': 't',\n"
+	  "  'command': 'run {lr}',\n"
+	  "  'method': 'bayes',\n"
+	  "  'max_trials': 10,\n"
+	  PARAMS_LR ",\n"
+	  "  'metric': {'name': 'loss'},\n"
+	  "  'bayes': {'gamma': 1.5}\n"
+	  "}\n",
+	  10, 22, "bayes.gamma", "between 0 and 1" },
+	{ "bayes_unknown_key",
+	  "{\n"
+	  "  'name': 't',\n"
+	  "  'command': 'run {lr}',\n"
+	  "  'method': 'tpe',\n"
+	  "  'max_trials': 10,\n"
+	  PARAMS_LR ",\n"
+	  "  'metric': {'name': 'loss'},\n"
+	  "  'bayes': {'n_candidate': 10}\n"
+	  "}\n",
+	  10, 13, "bayes.n_candidate", "did you mean \"n_candidates\"" },
+	{ "bayes_parallel_zero",
+	  "{\n"
+	  "  'name': 't',\n"
+	  "  'command': 'run {lr}',\n"
+	  "  'method': 'bayes',\n"
+	  "  'max_trials': 10,\n"
+	  PARAMS_LR ",\n"
+	  "  'metric': {'name': 'loss'},\n"
+	  "  'bayes': {'parallel': 0}\n"
+	  "}\n",
+	  10, 25, "bayes.parallel", "must be positive" },
 	{ "bayes_without_metric",
 	  "{\n"
 	  "  'name': 't',\n"
@@ -904,6 +965,32 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(s->early_min_steps, 2);
 	ck_assert_int_eq(s->early_eta, 3);
 	ck_assert_int_eq(s->early_max_iter, 0);
+	ck_assert(!s->early_resume_pruned);
+	spec_free(s);
+
+	/* bayes (alias tpe): the TPE defaults, and the "bayes" block over them */
+	ck_assert_msg(parse("{\n  'name': 't',\n  'command': 'run {lr}',\n  'method': 'tpe',\n"
+	    "  'max_trials': 10,\n" PARAMS_LR ",\n  'metric': {'name': 'l'}\n}\n", &s, &cause) == 0,
+	    "%s", cause);
+	ck_assert_int_eq(s->method, METHOD_BAYES);
+	ck_assert_int_eq(s->bayes_n_startup, 10);
+	ck_assert(s->bayes_gamma == 0.25);
+	ck_assert_int_eq(s->bayes_n_candidates, 24);
+	ck_assert_int_eq(s->bayes_parallel, 0);
+	ck_assert(s->bayes_multivariate);
+	spec_free(s);
+	ck_assert_msg(parse("{\n  'name': 't',\n  'command': 'run {lr}',\n  'method': 'bayes',\n"
+	    "  'max_trials': 10,\n" PARAMS_LR ",\n  'metric': {'name': 'l'},\n"
+	    "  'bayes': {'n_startup': 3, 'gamma': 0.1, 'n_candidates': 48, 'parallel': 8,"
+	    " 'multivariate': false},\n"
+	    "  'early_terminate': {'type': 'hyperband', 'min_iter': 1, 'resume_pruned': true}\n"
+	    "}\n", &s, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(s->bayes_n_startup, 3);
+	ck_assert(s->bayes_gamma == 0.1);
+	ck_assert_int_eq(s->bayes_n_candidates, 48);
+	ck_assert_int_eq(s->bayes_parallel, 8);
+	ck_assert(!s->bayes_multivariate);
+	ck_assert(s->early_resume_pruned);
 	spec_free(s);
 
 	ck_assert_msg(parse(HEAD "  'parameters': {\n"

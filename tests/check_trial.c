@@ -217,6 +217,7 @@ START_TEST(test_transition_table)
 		"pending>running", "pending>abandoned", "pending>cancelled",
 		"running>pending", "running>succeeded", "running>pruned", "running>abandoned",
 		"running>cancelled", "abandoned>pending",
+		"pruned>pending",	/* an early-stopping promotion (trial_promote) */
 	};
 	char pair[64];
 	int from, to, checked = 0;

@@ -36,6 +36,11 @@ double normal_quantile(double p);
 
 /* Maps u in [0,1) to a value of parameter p, appending its JSON form to b. */
 void expand_param_from_unit(const struct spec_param *p, double u, struct buf *b);
+/* The number u in [0,1) selects for numeric (not "value"/"values") parameter p. */
+double expand_param_number(const struct spec_param *p, double u);
+/* Writes the canonical parameter object for one unit draw per parameter (spec order), as
+ * the random method would for those draws. -1 with *cause when the spec cannot expand. */
+int expand_from_units(const struct spec *s, const double *u, struct buf *b, char **cause);
 /* Number of grid points of one parameter: value 1, values each, int_uniform every integer in
  * [min,max], q_uniform every multiple of q in [min,max] (with "num": K, K evenly spaced ones,
  * at most that many), uniform/log_uniform_values/normal "num"; 0 when a continuous range has

@@ -30,6 +30,7 @@ struct sweep_cache_entry {
 };
 
 struct ssh_dispatch;
+struct bayes_cache;
 struct server_pools;
 
 struct server {
@@ -57,6 +58,7 @@ struct server {
 
 	struct ssh_dispatch	*ssh;		/* server-ssh.c; NULL without ssh pools */
 	struct server_pools	*pools;		/* server-pools.c: prices, rules, scaling */
+	struct bayes_cache	*bayes;		/* server-search.c: bayes sweeps' history */
 	void			(*commit_hook)(void *arg, bool ok);	/* see server_on_commit */
 	void			*commit_hook_arg;
 };
@@ -113,6 +115,16 @@ int server_apply_checkpoint(struct server *srv, int64_t trial_id, const json_t *
     json_t **answer, char **error);
 int server_apply_finish(struct server *srv, int64_t trial_id, const json_t *body,
     json_t **answer, char **error);
+
+/* Model-based search and early stopping (server-search.c). Before a lease: proposes a trial
+ * for a bayes sweep that has room; on the tick, one ready in each. After a report with
+ * metric points (finished: a finish report): judges the trial by its sweep's
+ * early_terminate and, on a finish, promotes pruned trials that now rank in the top of their
+ * rung; true when the trial was pruned now. */
+void server_search_lease(struct server *srv, double now);
+void server_search_tick(struct server *srv, double now);
+bool server_search_report(struct server *srv, int64_t trial_id, bool finished);
+void server_search_free(struct server *srv);
 
 /* Handlers (server-api.c). */
 route_handler api_healthz, api_register, api_workers, api_lease, api_heartbeat,

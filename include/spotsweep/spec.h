@@ -88,10 +88,19 @@ struct spec {
 
 	enum early_stop_kind	 early_stop;
 	long			 early_min_steps; /* median: min_steps; hyperband: min_iter */
+	long			 early_interval;  /* median: interval_steps, 0 = unset */
 	long			 early_eta;	  /* hyperband eta, default 3 */
 	long			 early_max_iter;  /* hyperband max_iter, 0 = unset */
 	long			 early_s;	  /* W&B hyperband s (brackets below max_iter), 0 = unset */
 	bool			 early_strict;	  /* W&B hyperband strict, default true */
+	bool			 early_resume_pruned; /* hyperband: promote pruned trials back */
+
+	/* method bayes (TPE, tpe.c): the "bayes" object */
+	long			 bayes_n_startup;    /* random trials first, default 10 */
+	double			 bayes_gamma;	     /* good fraction, default 0.25 */
+	long			 bayes_n_candidates; /* draws from the good density, default 24 */
+	long			 bayes_parallel;     /* trials outstanding, 0 = the workers' slots */
+	bool			 bayes_multivariate; /* joint TPE (default), else per parameter */
 
 	char			*text;		/* the file as submitted */
 };

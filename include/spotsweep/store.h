@@ -78,6 +78,14 @@ struct sweep_summary {
 	int64_t		 best_trial;
 	double		 best_value;
 	char		*best_params;	/* JSON object text */
+	/* early stopping, when trials were pruned (early-stop.c): the GPU-hours saved
+	 * against running every pruned trial to `horizon` steps, and the steps pruned
+	 * trials reached, lowest first (at most 8), with how many stopped at each */
+	int64_t		 early_horizon;
+	double		 early_gpu_hours_saved;
+	size_t		 early_nsteps;
+	int64_t		 early_step[8];
+	int64_t		 early_count[8];
 };
 void sweep_summary_clear(struct sweep_summary *s);
 /* Appends the summary as the contract's JSON object (`status --json`, GET /v1/sweeps/ID):

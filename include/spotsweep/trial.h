@@ -153,12 +153,22 @@ int trial_renew_leases(struct store *st, double until, int *n, char **cause);
 int trial_lose(struct store *st, int64_t trial_id, int64_t attempt, const char *reason,
     bool charge, double now, char **cause);
 
+/* Marks the sweep done if nothing is pending or running and, for bayes, it has all the
+ * trials it may propose: after its cap changed outside the state machine (bayes.c). Inside
+ * the caller's transaction. */
+int trial_sweep_settle(struct store *st, int64_t sweep_id, double now, char **cause);
+
 /* Cancels every pending and running trial of a sweep (running attempts end `cancelled` once
  * their worker hears of it). *n = trials cancelled. */
 int trial_cancel_sweep(struct store *st, int64_t sweep_id, int64_t *n, char **cause);
 int trial_cancel(struct store *st, int64_t trial_id, char **cause);
 /* abandoned -> pending, with a fresh failure budget. */
 int trial_retry(struct store *st, int64_t trial_id, char **cause);
+/* pruned -> pending: an early-stopping promotion (hyperband with resume_pruned). The next
+ * attempt resumes from the trial's newest checkpoint, its curve continuing where it was
+ * stopped. TRIAL_EILLEGAL unless the trial is pruned, its sweep not cancelled and its last
+ * attempt closed (a worker still stopping it holds the lease). */
+int trial_promote(struct store *st, int64_t trial_id, const char *reason, char **cause);
 
 /* One stored trial as listings show it. Strings belong to the listing and are valid only
  * during the callback; times and value are absent when has_* is false / 0. */
@@ -177,6 +187,7 @@ struct trial_row {
 	const char		*last_pool;	/* may be NULL */
 	double			 runtime_s, gpu_hours, cost_usd;
 	double			 started_at, finished_at;	/* 0 = not yet */
+	int64_t			 step;		/* furthest step reported, -1 = none */
 };
 typedef int trial_row_fn(const struct trial_row *r, void *arg);
 /* Calls fn for each trial of the sweep in id order, only those in state `only` unless it is
@@ -185,7 +196,8 @@ typedef int trial_row_fn(const struct trial_row *r, void *arg);
 int trial_foreach(struct store *st, int64_t sweep_id, enum trial_state only, trial_row_fn *fn,
     void *arg, char **cause);
 /* Appends the listing object {"trial_id","state","attempts","preemptions","params","value",
- * "reason"} (`trials --json`, GET /v1/sweeps/ID/trials); params is embedded as stored. */
+ * "step","reason"} (`trials --json`, GET /v1/sweeps/ID/trials); params is embedded as
+ * stored; step is the furthest step the trial reported (where a pruned one stopped). */
 void trial_row_json(const struct trial_row *r, struct buf *b);
 /* The same object as a jansson value (new reference). */
 json_t *trial_row_to_json(const struct trial_row *r);
