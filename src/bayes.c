@@ -112,18 +112,23 @@ fill:
 	return bs;
 }
 
-/* FNV-1a: tells a reused trial id from the trial the cache saw. */
+/* Tells a reused trial id from the trial the cache saw: a multiply-xorshift hash over 8
+ * bytes at a time (every proposal hashes every trial's parameter text). */
 static uint64_t
 text_hash(const unsigned char *s, int len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)len, w;
 	int i;
 
-	for (i = 0; i < len; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ULL;
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, s + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 29;
 	}
-	return h;
+	for (w = 0; i < len; i++)
+		w = w << 8 | s[i];
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 32);
 }
 
 /* The history of a sweep as observations (pointing into bs's points). */

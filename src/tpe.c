@@ -738,9 +738,9 @@ choose(const struct tpe_space *sp, size_t d, const struct tpe_options *o,
  * too far below the best one to matter (a cell's mass over its kernel's is at most 2). */
 static double
 joint_log_pdf(struct tpe_parzen *const *pz, size_t nd, const double *x, const double *lo,
-    const double *hi, const double *logw)
+    const double *hi, const double *logw, double *const *memo)
 {
-	double best = -INFINITY, sum = 0, t, bound = 0;
+	double best = -INFINITY, sum = 0, t, v, bound = 0;
 	size_t i, d;
 
 	for (d = 0; d < nd; d++)
@@ -753,12 +753,29 @@ joint_log_pdf(struct tpe_parzen *const *pz, size_t nd, const double *x, const do
 				t += comp_log_kernel(pz[d], i, x[d], lo[d], hi[d], logw[d]);
 		if (t + bound < best - 40)
 			continue;
-		for (d = 0; d < nd && t > -INFINITY; d++)
-			if (pz[d]->dim->kind == TPE_DIM_DISCRETE)
-				t += comp_log_kernel(pz[d], i, x[d], lo[d], hi[d], logw[d]);
+		for (d = 0; d < nd && t > -INFINITY; d++) {
+			if (pz[d]->dim->kind != TPE_DIM_DISCRETE)
+				continue;
+			/* draws share cells: each component's mass on one is computed once */
+			if (isnan(v = memo[d][i]))
+				v = memo[d][i] = comp_log_kernel(pz[d], i, x[d], lo[d], hi[d],
+				    logw[d]);
+			t += v;
+		}
 		lse_add(&best, &sum, t);
 	}
 	return best > -INFINITY ? best + log(sum) : -INFINITY;
+}
+
+static double *
+nan_array(size_t n)
+{
+	double *a = xreallocarray(NULL, n, sizeof *a);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		a[i] = NAN;
+	return a;
 }
 
 /* The multivariate TPE: candidates drawn whole from l (one component gives every
@@ -774,7 +791,14 @@ choose_joint(const struct tpe_space *sp, const size_t *dims, size_t nd,
 	double *logw = keep + nd;
 	double sc, best_score = -INFINITY;
 	long c, ncand = o->n_candidates > 0 ? o->n_candidates : 24;
-	size_t i, k, comp;
+	size_t i, k, j, comp;
+	/* per discrete dimension, the cells draws fell in, and for each the components' log
+	 * masses under l and g (NaN until needed) */
+	size_t *ncells = xcalloc(nd, sizeof *ncells);
+	double *cells = xcalloc(nd * (size_t)ncand * 2, sizeof *cells);
+	double **ml = xcalloc(nd * (size_t)ncand, sizeof *ml);
+	double **mg = xcalloc(nd * (size_t)ncand, sizeof *mg);
+	double **rowl = xcalloc(nd, sizeof *rowl), **rowg = xcalloc(nd, sizeof *rowg);
 
 	for (k = 0; k < nd; k++) {
 		for (i = 0; i < ngood; i++)
@@ -790,12 +814,26 @@ choose_joint(const struct tpe_space *sp, const size_t *dims, size_t nd,
 			x[k] = comp_sample(l[k], comp, r);
 			lo[k] = hi[k] = x[k];
 			logw[k] = 0;
-			if (l[k]->dim->kind == TPE_DIM_DISCRETE) {
-				cell_of(l[k]->dim, x[k], &lo[k], &hi[k]);
-				logw[k] = log(fmax(hi[k] - lo[k], 1e-300));
+			if (l[k]->dim->kind != TPE_DIM_DISCRETE)
+				continue;
+			cell_of(l[k]->dim, x[k], &lo[k], &hi[k]);
+			logw[k] = log(fmax(hi[k] - lo[k], 1e-300));
+			for (j = 0; j < ncells[k]; j++)
+				if (cells[(k * ncand + j) * 2] == lo[k] &&
+				    cells[(k * ncand + j) * 2 + 1] == hi[k])
+					break;
+			if (j == ncells[k]) {
+				cells[(k * ncand + j) * 2] = lo[k];
+				cells[(k * ncand + j) * 2 + 1] = hi[k];
+				ml[k * ncand + j] = nan_array(l[k]->n);
+				mg[k * ncand + j] = nan_array(g[k]->n);
+				ncells[k]++;
 			}
+			rowl[k] = ml[k * ncand + j];
+			rowg[k] = mg[k * ncand + j];
 		}
-		sc = joint_log_pdf(l, nd, x, lo, hi, logw) - joint_log_pdf(g, nd, x, lo, hi, logw);
+		sc = joint_log_pdf(l, nd, x, lo, hi, logw, rowl) -
+		    joint_log_pdf(g, nd, x, lo, hi, logw, rowg);
 		if (c == 0 || sc > best_score) {
 			best_score = sc;
 			memcpy(keep, x, nd * sizeof *x);
@@ -806,10 +844,20 @@ choose_joint(const struct tpe_space *sp, const size_t *dims, size_t nd,
 		    tpe_category_unit(sp, dims[k], (size_t)keep[k]) : keep[k];
 		tpe_parzen_free(l[k]);
 		tpe_parzen_free(g[k]);
+		for (j = 0; j < ncells[k]; j++) {
+			free(ml[k * ncand + j]);
+			free(mg[k * ncand + j]);
+		}
 	}
 	free(l);
 	free(g);
 	free(x);
+	free(ncells);
+	free(cells);
+	free(ml);
+	free(mg);
+	free(rowl);
+	free(rowg);
 }
 
 bool
