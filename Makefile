@@ -9,7 +9,8 @@ BIN        ?= bin
 CC         ?= cc
 PKGS        = libcurl sqlite3 jansson libevent libpcre2-8 yaml-0.1 check
 DEB_PKGS    = pkg-config libcurl4-openssl-dev libsqlite3-dev libjansson-dev libevent-dev \
-              libpcre2-dev check openssh-server openssh-client tzdata libyaml-dev python3-yaml
+              libpcre2-dev check openssh-server openssh-client tzdata libyaml-dev python3-yaml \
+              slurm-wlm munge
 WARN        = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OPT        ?= -O2 -g
 EXTRA_CFLAGS ?=
@@ -60,7 +61,9 @@ $(BUILD) $(BIN) $(BUILD)/tests $(BUILD)/bench:
 deps:
 	@if pkg-config --exists $(PKGS) && command -v sqlite3 >/dev/null && command -v python3 >/dev/null && \
 	  { command -v sshd >/dev/null || test -x /usr/sbin/sshd; } && command -v ssh >/dev/null && \
-	  test -f /usr/share/zoneinfo/America/New_York && python3 -c 'import yaml' 2>/dev/null; then :; else \
+	  test -f /usr/share/zoneinfo/America/New_York && python3 -c 'import yaml' 2>/dev/null && \
+	  test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd && test -x /usr/sbin/munged && \
+	  command -v sbatch >/dev/null; then :; else \
 	  echo "make deps: installing Debian packages"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEB_PKGS) sqlite3 python3 >/dev/null; \

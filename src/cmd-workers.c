@@ -1,9 +1,13 @@
-/* `spotsweep workers [--json]`: the registered workers from the store: HTTP agents and the
- * SSH hosts of ssh pools, with pool, class, slots, the attempts they run now, their state
- * (an ssh host is up or down), when they were last heard from, and for an ssh host its last
- * connection error and when a down host is tried again. --json prints one array of
+/* `spotsweep workers [--all] [--json]`: the registered workers from the store: HTTP agents,
+ * the SSH hosts of ssh pools and the jobs of slurm pools, with pool, class, slots, the
+ * attempts they run now, their state (an ssh host is up or down; a Slurm job's state is
+ * Slurm's, as squeue last showed it, with its reason), when they were last heard from, and
+ * for an ssh host its last connection error and when a down host is tried again. Slurm jobs
+ * that ended are listed only with --all. --json prints one array of
  * {"worker_id","name","pool","class","slots","running","state","last_seen","last_error",
- * "retry_at"}. */
+ * "retry_at","slurm_job_id","slurm_state","slurm_reason","node"}, the last four null for a
+ * worker that is not a Slurm job. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,20 +31,44 @@ struct worker_row {
 	double		 last_seen;
 	const char	*last_error;	/* may be NULL */
 	double		 retry_at;	/* 0 = none */
+	int64_t		 job_id;	/* a Slurm job's id, 0 = not one */
+	const char	*slurm_state;	/* PENDING, RUNNING, ... */
+	const char	*slurm_reason;	/* may be NULL */
+	const char	*node;		/* may be NULL */
 };
 
 static json_t *
 row_json(const struct worker_row *w)
 {
-	char	seen[32], retry[32];
+	char	seen[32], retry[32], *state;
+	json_t	*o;
+	size_t	 i;
 
 	format_iso8601(seen, w->last_seen, false);
 	format_iso8601(retry, w->retry_at, false);
-	return json_pack("{s:I, s:s, s:s?, s:s?, s:I, s:I, s:s, s:s?, s:s?, s:s?}",
+	/* A Slurm job's state is Slurm's ("pending (Resources)"), not the agent's. */
+	if (w->job_id > 0) {
+		state = w->slurm_reason != NULL ? xasprintf("%s (%s)", w->slurm_state,
+		    w->slurm_reason) : xstrdup(w->slurm_state);
+		for (i = 0; state[i] != '\0' && state[i] != ' '; i++)
+			state[i] = (char)tolower((unsigned char)state[i]);
+	} else
+		state = xstrdup(w->state);
+	o = json_pack("{s:I, s:s, s:s?, s:s?, s:I, s:I, s:s, s:s?, s:s?, s:s?}",
 	    "worker_id", (json_int_t)w->id, "name", w->name, "pool", w->pool, "class", w->cls,
 	    "slots", (json_int_t)w->slots, "running", (json_int_t)w->running,
-	    "state", w->state, "last_seen", seen[0] != '\0' ? seen : NULL,
+	    "state", state, "last_seen", seen[0] != '\0' ? seen : NULL,
 	    "last_error", w->last_error, "retry_at", retry[0] != '\0' ? retry : NULL);
+	free(state);
+	json_object_set_new(o, "slurm_job_id", w->job_id > 0 ? json_integer(w->job_id) :
+	    json_null());
+	json_object_set_new(o, "slurm_state", w->job_id > 0 ? json_string(w->slurm_state) :
+	    json_null());
+	json_object_set_new(o, "slurm_reason", w->job_id > 0 && w->slurm_reason != NULL ?
+	    json_string(w->slurm_reason) : json_null());
+	json_object_set_new(o, "node", w->job_id > 0 && w->node != NULL ?
+	    json_string(w->node) : json_null());
+	return o;
 }
 
 /* The table: one line per worker, columns as wide as their widest cell. */
@@ -102,6 +130,7 @@ static int
 cmd_workers_exec(const struct cmd_entry *self, struct cmd_args *args)
 {
 	bool		 as_json = cmd_flag(self, args, "json");
+	bool		 all = cmd_flag(self, args, "all");
 	struct worker_row w;
 	struct store	*st;
 	sqlite3_stmt	*stmt;
@@ -117,10 +146,14 @@ cmd_workers_exec(const struct cmd_entry *self, struct cmd_args *args)
 	stmt = store_stmt(st, "SELECT w.id, w.name, w.pool, w.pool_class, w.slots,"
 	    " (SELECT count(*) FROM attempts a WHERE a.worker_id = w.id AND a.outcome IS NULL),"
 	    " w.state, coalesce(w.last_seen, 0), w.last_error,"
-	    " CASE WHEN w.state = 'down' THEN w.down_until ELSE 0 END"
-	    " FROM workers w ORDER BY w.id", &cause);
+	    " CASE WHEN w.state = 'down' THEN w.down_until ELSE 0 END,"
+	    " j.job_id, j.state, j.reason, j.node"
+	    " FROM workers w LEFT JOIN slurm_jobs j ON j.id ="
+	    "   (SELECT max(k.id) FROM slurm_jobs k WHERE k.worker_id = w.id)"
+	    " WHERE ?1 OR j.id IS NULL OR j.ended_at IS NULL ORDER BY w.id", &cause);
 	if (stmt == NULL)
 		goto fail;
+	sqlite3_bind_int(stmt, 1, all);
 	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
 		memset(&w, 0, sizeof w);
 		w.id = sqlite3_column_int64(stmt, 0);
@@ -133,7 +166,11 @@ cmd_workers_exec(const struct cmd_entry *self, struct cmd_args *args)
 		w.last_seen = sqlite3_column_double(stmt, 7);
 		w.last_error = (const char *)sqlite3_column_text(stmt, 8);
 		w.retry_at = sqlite3_column_double(stmt, 9);
-		if (w.name == NULL || w.state == NULL)
+		w.job_id = sqlite3_column_int64(stmt, 10);
+		w.slurm_state = (const char *)sqlite3_column_text(stmt, 11);
+		w.slurm_reason = (const char *)sqlite3_column_text(stmt, 12);
+		w.node = (const char *)sqlite3_column_text(stmt, 13);
+		if (w.name == NULL || w.state == NULL || (w.job_id > 0 && w.slurm_state == NULL))
 			continue;
 		json_array_append_new(arr, row_json(&w));
 	}
@@ -164,13 +201,16 @@ out:
 
 const struct cmd_entry cmd_workers_entry = {
 	.name = "workers",
-	.usage = "[--json]",
-	.help = "Lists the registered workers: HTTP agents and the hosts of ssh pools, with\n"
-	    "their pool, class, slots, the trials they run now, their state (an ssh host is up\n"
-	    "or down, with when it is tried again), when they were last heard from, and an ssh\n"
-	    "host's last connection error. --json prints one JSON array.",
+	.usage = "[--all] [--json]",
+	.help = "Lists the registered workers: HTTP agents, the hosts of ssh pools and the jobs\n"
+	    "of slurm pools (named slurm-JOBID), with their pool, class, slots, the trials they\n"
+	    "run now, their state (an ssh host is up or down, with when it is tried again; a\n"
+	    "Slurm job's state as squeue last showed it, with its reason), when they were last\n"
+	    "heard from, and an ssh host's last connection error. Slurm jobs that ended are\n"
+	    "shown with --all. --json prints one JSON array.",
 	.opts = {
 		{ "json", 0, false },
+		{ "all", 0, false },
 		{ NULL, 0, false }
 	},
 	.min_args = 0,

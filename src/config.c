@@ -221,6 +221,48 @@ get_string_array(struct cfg_ctx *x, json_t *obj, const char *prefix, const char 
 	return 0;
 }
 
+/* An optional boolean obj[key]: 1 or 0, -1 when absent. */
+static int
+get_bool(struct cfg_ctx *x, json_t *obj, const char *prefix, const char *key, int *out)
+{
+	json_t *v = json_object_get(obj, key);
+	char kp[160];
+
+	*out = -1;
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v)) {
+		snprintf(kp, sizeof kp, "%s.%s", prefix, key);
+		return cfg_error(x, kp, "expected true or false");
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+/* The Slurm pool's job settings (server-slurm.c), with their defaults. */
+static int
+parse_slurm_numbers(struct cfg_ctx *x, json_t *o, const char *prefix, struct pool *p)
+{
+	char kp[160];
+	int once;
+
+	p->signal_grace_s = 60;
+	p->idle_exit_s = 30;
+	p->poll_interval_s = 2;
+	if (get_bool(x, o, prefix, "requeue", &p->requeue) != 0 ||
+	    get_bool(x, o, prefix, "once", &once) != 0 ||
+	    get_number(x, o, prefix, "signal_grace_s", 1, true, &p->signal_grace_s) != 0 ||
+	    get_number(x, o, prefix, "idle_exit_s", 1, false, &p->idle_exit_s) != 0 ||
+	    get_number(x, o, prefix, "poll_interval_s", 0.2, false, &p->poll_interval_s) != 0)
+		return -1;
+	if (p->signal_grace_s > 65535) {
+		snprintf(kp, sizeof kp, "%s.signal_grace_s", prefix);
+		return cfg_error(x, kp, "expected at most 65535 (Slurm's limit)");
+	}
+	p->once = once != 0;
+	return 0;
+}
+
 static int
 parse_pool(struct cfg_ctx *x, json_t *o, size_t idx, struct config *c)
 {
@@ -228,7 +270,8 @@ parse_pool(struct cfg_ctx *x, json_t *o, size_t idx, struct config *c)
 	    "gpus_per_worker", "dispatch", "hosts", "agent_path", "scale_command", "server_url",
 	    "partition", "account", "qos", "gres", "max_jobs", "sbatch_args", "ssh_options",
 	    "price_command", "price_interval_s", "max_workers",
-	    "agent_args", NULL };
+	    "agent_args", "time_limit", "requeue", "signal_grace_s", "once", "idle_exit_s",
+	    "poll_interval_s", NULL };
 	struct pool *p = &c->pools[idx];
 	char prefix[64], kp[128], *s = NULL;
 	json_t *v;
@@ -307,7 +350,10 @@ parse_pool(struct cfg_ctx *x, json_t *o, size_t idx, struct config *c)
 	    get_string(x, o, prefix, "partition", &p->partition) != 0 ||
 	    get_string(x, o, prefix, "account", &p->account) != 0 ||
 	    get_string(x, o, prefix, "qos", &p->qos) != 0 ||
-	    get_string(x, o, prefix, "gres", &p->gres) != 0)
+	    get_string(x, o, prefix, "gres", &p->gres) != 0 ||
+	    get_string(x, o, prefix, "time_limit", &p->time_limit) != 0)
+		return -1;
+	if (parse_slurm_numbers(x, o, prefix, p) != 0)
 		return -1;
 	if ((v = json_object_get(o, "hosts")) != NULL) {
 		snprintf(kp, sizeof kp, "%s.hosts", prefix);
@@ -465,6 +511,7 @@ config_free(struct config *c)
 		free(p->account);
 		free(p->qos);
 		free(p->gres);
+		free(p->time_limit);
 	}
 	free(c->pools);
 	free(c->timezone);

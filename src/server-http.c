@@ -21,6 +21,7 @@
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
 #include "spotsweep/server-pools.h"
+#include "spotsweep/server-slurm.h"
 #include "spotsweep/server-ssh.h"
 #include "spotsweep/trial.h"
 #include "spotsweep/util.h"
@@ -547,6 +548,10 @@ server_create(struct event_base *base, struct store *st, const struct config *cf
 		server_free(srv);
 		return -1;
 	}
+	if (slurm_dispatch_create(srv, &srv->slurm, cause) != 0) {
+		server_free(srv);
+		return -1;
+	}
 	*out = srv;
 	return 0;
 }
@@ -574,6 +579,8 @@ server_free(struct server *srv)
 		return;
 	if (srv->npending > 0 || store_in_transaction(srv->st))
 		commit_batch(-1, 0, srv);
+	slurm_dispatch_free(srv->slurm);
+	srv->slurm = NULL;
 	ssh_dispatch_free(srv->ssh);
 	srv->ssh = NULL;
 	srv->commit_hook = NULL;

@@ -691,6 +691,25 @@ wanted_size(struct server_pools *sp, struct pool_rt *rt, double now, char **caus
 	return total < cap ? total : cap;
 }
 
+int
+server_pools_demand(struct server *srv, const struct pool *p, long *running, long *wanted,
+    char **cause)
+{
+	struct server_pools *sp = srv->pools;
+	struct pool_rt *rt;
+	long w;
+
+	if (sp == NULL || (rt = pool_rt_of(sp, p)) == NULL) {
+		*cause = xasprintf("pool %s is not configured", p->name);
+		return -1;
+	}
+	if ((w = wanted_size(sp, rt, now_wall(), cause)) < 0)
+		return -1;
+	*running = rt->running;
+	*wanted = w;
+	return 0;
+}
+
 /* Runs the scale command when the wanted size differs from the last one it was given and
  * none is running. */
 static void

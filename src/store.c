@@ -41,6 +41,9 @@
  *   was stopped there, or was later promoted; rungs_sweep ranks a rung by value.
  * - workers.state is 'active' for agents; an SSH host (server-ssh.c) is 'up' or 'down' (its
  *   last connection failed: last_error says why, down_until when it is tried again).
+ * - slurm_jobs holds the agent jobs `serve` submitted to Slurm (server-slurm.c): Slurm's job
+ *   id and state as squeue last showed it, and the worker row (named slurm-JOBID) its agent
+ *   registers as. ended_at is set once the job is gone; slurm_jobs_alive lists the others.
  */
 static const char *const migrations[] = {
 	/* 0 -> 1 */
@@ -177,7 +180,24 @@ static const char *const migrations[] = {
 	"  price_per_hour REAL NOT NULL,"
 	"  price_at REAL,"
 	"  price_source TEXT"
-	");",
+	");"
+	"CREATE TABLE slurm_jobs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  job_id INTEGER NOT NULL,"
+	"  pool TEXT NOT NULL,"
+	"  worker_id INTEGER NOT NULL REFERENCES workers(id),"
+	"  state TEXT NOT NULL DEFAULT 'PENDING',"
+	"  reason TEXT,"
+	"  node TEXT,"
+	"  submitted_at REAL NOT NULL,"
+	"  run_started_at REAL,"
+	"  took_work INTEGER NOT NULL DEFAULT 0,"
+	"  queued_seen_at REAL,"
+	"  cancel_at REAL,"
+	"  ended_at REAL"
+	");"
+	"CREATE INDEX slurm_jobs_alive ON slurm_jobs(pool, id) WHERE ended_at IS NULL;"
+	"CREATE INDEX slurm_jobs_worker ON slurm_jobs(worker_id);",
 	/* 1 -> 2: early stopping */
 	"ALTER TABLE trials ADD COLUMN step INTEGER;"
 	"CREATE TABLE rungs ("

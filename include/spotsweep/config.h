@@ -41,6 +41,12 @@ struct pool {
 	long			 max_jobs;
 	char			**sbatch_args;
 	size_t			 nsbatch_args;
+	char			*time_limit;		/* sbatch --time; NULL: the partition's */
+	int			 requeue;		/* 1 --requeue, 0 --no-requeue, -1 neither */
+	double			 signal_grace_s;	/* --signal=B:TERM@N: 60 */
+	bool			 once;			/* one trial per job: true */
+	double			 idle_exit_s;		/* a job's agent exits when idle this long: 30 */
+	double			 poll_interval_s;	/* squeue at most this often: 2 */
 	char			**ssh_options;		/* ssh -o OPTION each, before ours */
 	size_t			 nssh_options;
 	char			**agent_args;		/* after `AGENT_PATH --stdio` */

@@ -30,6 +30,7 @@ struct sweep_cache_entry {
 };
 
 struct ssh_dispatch;
+struct slurm_dispatch;
 struct bayes_cache;
 struct server_pools;
 
@@ -57,6 +58,7 @@ struct server {
 	uint64_t		 commits;
 
 	struct ssh_dispatch	*ssh;		/* server-ssh.c; NULL without ssh pools */
+	struct slurm_dispatch	*slurm;		/* server-slurm.c; NULL without slurm pools */
 	struct server_pools	*pools;		/* server-pools.c: prices, rules, scaling */
 	struct bayes_cache	*bayes;		/* server-search.c: bayes sweeps' history */
 	void			(*commit_hook)(void *arg, bool ok);	/* see server_on_commit */

@@ -25,6 +25,12 @@ void server_pools_tick(struct server *srv);
  * the trials the rules allow its class now. The filter lives until the next call. */
 void server_pools_lease(struct server *srv, const struct pool *p, struct lease_request *lr);
 
+/* The demand on pool p now, for a dispatcher that starts its own workers (server-slurm.c):
+ * *running, its open attempts, and *wanted, those plus the pending trials the rules let its
+ * class take, capped like the wanted size of the scaling hooks. -1 with cause. */
+int server_pools_demand(struct server *srv, const struct pool *p, long *running,
+    long *wanted, char **cause);
+
 /* GET /v1/pools and PUT /v1/pools/NAME/price. */
 route_handler api_pools, api_pool_price;
 
