@@ -14,7 +14,8 @@ cleanup() {
 	for p in $PIDS; do
 		kill -TERM "$p" 2>/dev/null
 	done
-	sleep 0.2
+	# make valgrind gives processes longer to exit (its leak check runs at exit).
+	sleep "${CLEANUP_GRACE:-0.2}"
 	for p in $PIDS; do
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
@@ -59,7 +60,8 @@ start_server() {
 	"$SPOTSWEEP" serve --listen 127.0.0.1:0 "$@" >"$T/server.out" 2>>"$log" &
 	SERVER_PID=$!
 	track "$SERVER_PID"
-	for i in $(seq 100); do
+	# Up to 30 s: a sanitized serve on a loaded 2-core machine can take seconds to start.
+	for i in $(seq 600); do
 		grep -q '^listening on ' "$T/server.out" 2>/dev/null && break
 		kill -0 "$SERVER_PID" 2>/dev/null || fail "serve exited: $(cat "$log")"
 		sleep 0.05
