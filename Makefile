@@ -30,8 +30,12 @@ CHECK_SRCS  = $(wildcard tests/check_*.c)
 CHECK_BINS  = $(CHECK_SRCS:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRCS  = $(wildcard tests/bench/*.c)
 BENCH_BINS  = $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
+FUZZ_SRCS   = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/%)
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test unit integration sanitize bench demo install clean
+.PHONY: all deps test unit integration sanitize bench demo install clean fuzz fuzz-deps \
+	fuzz-targets valgrind
 
 all: $(BIN)/spotsweep $(BIN)/spotsweep-agent
 
@@ -53,6 +57,9 @@ $(BUILD)/tests/%: tests/%.c $(LIB) | $(BUILD)/tests
 
 $(BUILD)/bench/%: tests/bench/%.c $(LIB) | $(BUILD)/bench
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIB) | $(BUILD)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD) $(BIN) $(BUILD)/tests $(BUILD)/bench:
 	mkdir -p $@
@@ -88,6 +95,35 @@ sanitize: deps
 bench: deps
 	$(MAKE) all $(BENCH_BINS)
 	@BIN=$(abspath $(BIN)) BENCH=$(abspath $(BUILD)/bench) tests/bench/run-all.sh
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c): the library rebuilt by clang with ASan and UBSan
+# in build/fuzz; tests/fuzz/run.sh replays each target's regressions, then fuzzes it for
+# FUZZ_SECONDS from its seed corpus. (gcc does not check format strings passed through a
+# va_list; clang does, hence -Wno-format-nonliteral there.)
+fuzz-deps: deps
+	@if command -v clang >/dev/null && \
+	  test -f "$$(clang -print-resource-dir)/lib/linux/libclang_rt.fuzzer-x86_64.a"; then :; else \
+	  echo "make fuzz-deps: installing clang and libclang-rt-14-dev"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends clang \
+	    libclang-rt-14-dev >/dev/null; \
+	fi
+
+fuzz: fuzz-deps
+	$(MAKE) CC=clang BUILD=build/fuzz BIN=build/fuzz/bin OPT="-O1 -g -fno-omit-frame-pointer" \
+	  EXTRA_CFLAGS="-Wno-format-nonliteral -fsanitize=fuzzer-no-link,address,undefined \
+	  -fno-sanitize-recover=undefined" EXTRA_LDFLAGS="-fsanitize=address,undefined" fuzz-targets
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh build/fuzz
+
+fuzz-targets: $(FUZZ_BINS)
+
+# The integration tests once with every process under valgrind memcheck: no definite leak,
+# no invalid access (a subset that tolerates the slowdown: tests/valgrind/run.sh).
+valgrind: deps
+	@command -v valgrind >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends valgrind >/dev/null; }
+	$(MAKE) all
+	@REAL_BIN=$(abspath $(BIN)) tests/valgrind/run.sh
 
 demo: deps
 	$(MAKE) all

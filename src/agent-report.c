@@ -44,9 +44,9 @@ checkpoint_body(const struct agent_report_ctx *ctx, const struct agent_trial *t)
 	json_t	*o;
 	char	*body;
 
-	o = json_pack("{s:I, s:I, s:s, s:I}", "attempt", (json_int_t)t->attempt,
-	    "worker_id", (json_int_t)ctx->worker_id, "path", t->ckq[0].path,
-	    "step", (json_int_t)t->ckq[0].step);
+	o = json_pack("{s:s, s:I}", "path", t->ckq[0].path, "step", (json_int_t)t->ckq[0].step);
+	if (o != NULL)
+		agent_trial_report_ids(t, ctx->worker_id, o);
 	body = o == NULL ? NULL : json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return body;
@@ -58,9 +58,8 @@ heartbeat_body(const struct agent_report_ctx *ctx, const struct agent_trial *t, 
 	json_t	*o;
 	char	*body;
 
-	o = json_pack("{s:I, s:I, s:o}", "attempt", (json_int_t)t->attempt,
-	    "worker_id", (json_int_t)ctx->worker_id,
-	    "metrics", agent_trial_points_json(t, AGENT_REPORT_MAX_POINTS, n));
+	o = json_pack("{s:o}", "metrics", agent_trial_points_json(t, AGENT_REPORT_MAX_POINTS, n));
+	agent_trial_report_ids(t, ctx->worker_id, o);
 	body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return body;

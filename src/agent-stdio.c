@@ -67,6 +67,7 @@ struct stdio_agent {
 	int			 out_flags;	/* stdout's flags before we made it non-blocking */
 	bool			 out_nonblock;
 
+	double			 now;		/* of the lines being handled */
 	struct awaited		*aw;		/* oldest first */
 	size_t			 naw;
 	double			 last_heartbeat;
@@ -242,9 +243,11 @@ await(struct stdio_agent *a, enum report_kind kind, const char *path, double now
 static json_t *
 report_object(const struct stdio_agent *a, const char *event)
 {
-	return json_pack("{s:s, s:I, s:I, s:I}", "event", event, "trial_id",
-	    (json_int_t)a->t->trial_id, "attempt", (json_int_t)a->t->attempt, "worker_id",
-	    (json_int_t)a->worker_id);
+	json_t	*o = json_pack("{s:s, s:I}", "event", event, "trial_id",
+	    (json_int_t)a->t->trial_id);
+
+	agent_trial_report_ids(a->t, a->worker_id, o);
+	return o;
 }
 
 static void
@@ -315,15 +318,76 @@ pump(struct stdio_agent *a, double now)
 	}
 }
 
+int
+agent_stdio_parse(const char *line, size_t len, json_t **o, struct agent_stdio_msg *m,
+    char **why)
+{
+	json_error_t	 err;
+	json_t		*v;
+
+	memset(m, 0, sizeof *m);
+	m->status = 200;
+	*why = NULL;
+	*o = json_loadb(line, len, 0, &err);
+	if (!json_is_object(*o)) {
+		*why = xstrdup(*o == NULL ? err.text : "not an object");
+		json_decref(*o);
+		*o = NULL;
+		return -1;
+	}
+	if ((v = json_object_get(*o, "stop")) != NULL) {
+		m->stop = true;
+		if (json_is_string(v) && strcmp(json_string_value(v), "cancel") == 0)
+			m->stop_what = json_string_value(v);
+		return 0;
+	}
+	m->re = json_string_value(json_object_get(*o, "re"));
+	if (json_is_integer(v = json_object_get(*o, "status")) &&
+	    json_integer_value(v) >= 100 && json_integer_value(v) <= 999)
+		m->status = (long)json_integer_value(v);
+	else if (v != NULL)
+		m->status = 0;	/* unreadable: neither success nor staleness */
+	m->error = json_string_value(json_object_get(*o, "error"));
+	m->cancel = json_is_true(json_object_get(*o, "cancel"));
+	m->state = json_string_value(json_object_get(*o, "state"));
+	return 0;
+}
+
+bool
+agent_stdio_take_lines(struct buf *in, size_t max,
+    void (*fn)(const char *line, size_t len, void *arg), void *arg)
+{
+	char	*nl, *start = in->data;
+	size_t	 left = in->len, len;
+	bool	 dropped = false;
+
+	while (left > 0 && (nl = memchr(start, '\n', left)) != NULL) {
+		len = (size_t)(nl - start);
+		if (len > 0)
+			fn(start, len, arg);
+		left -= len + 1;
+		start = nl + 1;
+	}
+	if (left > max) {
+		dropped = true;
+		left = 0;
+	}
+	if (in->data != NULL) {
+		memmove(in->data, start, left);
+		in->len = left;
+		in->data[left] = '\0';
+	}
+	return dropped;
+}
+
 /* Applies the scheduler's answer to the oldest unanswered report. */
 static void
-handle_answer(struct stdio_agent *a, const json_t *o, double now)
+handle_answer(struct stdio_agent *a, const struct agent_stdio_msg *m, double now)
 {
 	struct agent_trial	*t = a->t;
 	struct awaited		 w;
-	const char		*re, *error, *state;
-	json_t			*v;
-	long			 status = 200;
+	const char		*re = m->re, *error = m->error, *state = m->state;
+	long			 status = m->status;
 
 	if (a->naw == 0) {
 		log_warn("%s: an answer from the scheduler with no report waiting; ignored",
@@ -333,13 +397,9 @@ handle_answer(struct stdio_agent *a, const json_t *o, double now)
 	w = a->aw[0];
 	memmove(a->aw, a->aw + 1, (a->naw - 1) * sizeof *a->aw);
 	a->naw--;
-	re = json_string_value(json_object_get(o, "re"));
 	if (re != NULL && strcmp(re, report_names[w.kind]) != 0)
 		log_warn("%s: the scheduler answered a %s where a %s was expected", t->label, re,
 		    report_names[w.kind]);
-	if (json_is_integer(v = json_object_get(o, "status")))
-		status = (long)json_integer_value(v);
-	error = json_string_value(json_object_get(o, "error"));
 	if (status == 200) {
 		switch (w.kind) {
 		case REPORT_CHECKPOINT:
@@ -347,7 +407,7 @@ handle_answer(struct stdio_agent *a, const json_t *o, double now)
 			agent_trial_checkpoint_acked(t, w.path);
 			break;
 		case REPORT_HEARTBEAT:
-			if (json_is_true(json_object_get(o, "cancel")) &&
+			if (m->cancel &&
 			    t->phase == AGENT_TRIAL_RUNNING && t->stop == AGENT_STOP_NONE) {
 				log_info("%s: the scheduler cancelled it; stopping it", t->label);
 				agent_trial_stop(t, AGENT_STOP_CANCEL, a->cfg->grace_s, NULL, now);
@@ -355,7 +415,6 @@ handle_answer(struct stdio_agent *a, const json_t *o, double now)
 			break;
 		case REPORT_FINISH:
 			a->finish_answered = true;
-			state = json_string_value(json_object_get(o, "state"));
 			log_info("%s: finish recorded; the trial is now %s", t->label,
 			    state != NULL ? state : "?");
 			break;
@@ -382,12 +441,11 @@ handle_answer(struct stdio_agent *a, const json_t *o, double now)
 /* {"stop": "cancel"}: the scheduler stops the trial (cancelled or pruned) before it closes
  * the connection. */
 static void
-handle_stop(struct stdio_agent *a, const json_t *o, double now)
+handle_stop(struct stdio_agent *a, const struct agent_stdio_msg *m, double now)
 {
-	const char	*what = json_string_value(json_object_get(o, "stop"));
 	struct agent_trial *t = a->t;
 
-	if (what == NULL || strcmp(what, "cancel") != 0) {
+	if (m->stop_what == NULL) {
 		log_warn("%s: unknown stop request from the scheduler; ignored", t->label);
 		return;
 	}
@@ -397,39 +455,35 @@ handle_stop(struct stdio_agent *a, const json_t *o, double now)
 	}
 }
 
+static void
+handle_line(const char *line, size_t len, void *arg)
+{
+	struct stdio_agent	*a = arg;
+	struct agent_stdio_msg	 m;
+	json_t			*o;
+	char			*why;
+
+	if (agent_stdio_parse(line, len, &o, &m, &why) != 0) {
+		log_warn("%s: unreadable line from the scheduler (%s); ignored", a->t->label,
+		    why);
+		free(why);
+		return;
+	}
+	if (m.stop)
+		handle_stop(a, &m, a->now);
+	else
+		handle_answer(a, &m, a->now);
+	json_decref(o);
+}
+
 /* Splits what stdin delivered into lines and handles each. */
 static void
 handle_lines(struct stdio_agent *a, double now)
 {
-	json_error_t	 err;
-	json_t		*o;
-	char		*nl, *start = a->in.data;
-	size_t		 left = a->in.len, len;
-
-	while (left > 0 && (nl = memchr(start, '\n', left)) != NULL) {
-		len = (size_t)(nl - start);
-		if (len > 0) {
-			o = json_loadb(start, len, 0, &err);
-			if (!json_is_object(o))
-				log_warn("%s: unreadable line from the scheduler (%s); ignored",
-				    a->t->label, o == NULL ? err.text : "not an object");
-			else if (json_object_get(o, "stop") != NULL)
-				handle_stop(a, o, now);
-			else
-				handle_answer(a, o, now);
-			json_decref(o);
-		}
-		left -= len + 1;
-		start = nl + 1;
-	}
-	if (left > AGENT_STDIO_MAX_LINE) {
+	a->now = now;
+	if (agent_stdio_take_lines(&a->in, AGENT_STDIO_MAX_LINE, handle_line, a))
 		log_warn("%s: a line from the scheduler over %d bytes; dropped", a->t->label,
 		    AGENT_STDIO_MAX_LINE);
-		left = 0;
-	}
-	memmove(a->in.data, start, left);
-	a->in.len = left;
-	a->in.data[left] = '\0';
 }
 
 /* Reads what stdin has; false at EOF or on an error. */

@@ -126,6 +126,7 @@ add_checkpoint(struct agent_trial *t, const char *path, size_t len, int64_t step
 {
 	struct stat	 sb;
 	char		*abs, cwd[PATH_MAX];
+	size_t		 i;
 
 	if (strlen(path) != len) {
 		log_warn("%s: checkpoint path with a NUL byte ignored", t->label);
@@ -143,6 +144,21 @@ add_checkpoint(struct agent_trial *t, const char *path, size_t len, int64_t step
 	if (stat(abs, &sb) != 0) {
 		log_warn("%s: checkpoint %s reported but %s; not recorded", t->label, abs,
 		    errno == ENOENT ? "it does not exist" : strerror(errno));
+		free(abs);
+		return;
+	}
+	for (i = 0; i < t->nckq; i++) {
+		if (strcmp(t->ckq[i].path, abs) == 0) {
+			/* Reported again before the first report went out: once is enough. */
+			if (step > t->ckq[i].step)
+				t->ckq[i].step = step;
+			free(abs);
+			return;
+		}
+	}
+	if (t->nckq >= AGENT_MAX_PENDING_CHECKPOINTS) {
+		log_warn("%s: checkpoint %s not recorded: %d checkpoints already wait for the "
+		    "scheduler", t->label, abs, AGENT_MAX_PENDING_CHECKPOINTS);
 		free(abs);
 		return;
 	}
@@ -292,6 +308,9 @@ agent_trial_create(const json_t *lease, const char *workdir, double default_hear
 		t->sweep_id = 0;
 	t->label = xasprintf("trial %" PRId64 " attempt %" PRId64, t->trial_id, t->attempt);
 	t->phase = AGENT_TRIAL_RUNNING;
+	v = json_object_get(lease, "lease_secret");
+	if (json_is_string(v))
+		t->lease_secret = xstrdup(json_string_value(v));
 
 	v = json_object_get(lease, "params");
 	t->params = json_is_object(v) ? json_incref(v) : json_object();
@@ -370,6 +389,7 @@ agent_trial_free(struct agent_trial *t)
 
 	if (t == NULL)
 		return;
+	free(t->lease_secret);
 	for (i = 0; i < t->nkept; i++)
 		free(t->kept[i]);
 	free(t->kept);
@@ -956,11 +976,21 @@ agent_trial_finish_body(const struct agent_trial *t, int64_t worker_id, size_t m
 		    "outcome", agent_trial_outcome(t), "exit_code", exit_code, "reason",
 		    "fatal_match", "runtime_s", runtime, "metrics", "log_tail", "");
 	}
+	agent_trial_report_ids(t, worker_id, o);
 	body = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	free(reason);
 	buf_free(&tail);
 	return body;
+}
+
+void
+agent_trial_report_ids(const struct agent_trial *t, int64_t worker_id, json_t *o)
+{
+	json_object_set_new(o, "attempt", json_integer(t->attempt));
+	json_object_set_new(o, "worker_id", json_integer(worker_id));
+	if (t->lease_secret != NULL)
+		json_object_set_new(o, "lease_secret", json_string(t->lease_secret));
 }
 
 /* Drops the first n points of the outbox. */

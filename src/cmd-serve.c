@@ -84,6 +84,9 @@ serve_event_base(void)
 	if (event_base_priority_init(base, SERVER_PRIORITIES) != 0)
 		fatal(EXIT_RUNTIME, "cannot set event priorities");
 	signal(SIGPIPE, SIG_IGN);
+	/* Past a file-size limit (ulimit -f) a write fails with EFBIG, which the store reports
+	 * as an I/O error, rather than killing the scheduler. */
+	signal(SIGXFSZ, SIG_IGN);
 	return base;
 }
 

@@ -396,6 +396,7 @@ config_default(void)
 
 	c->listen = xstrdup(CONFIG_DEFAULT_LISTEN);
 	c->lease_timeout_s = 60;
+	c->http_timeout_s = 60;
 	return c;
 }
 
@@ -404,12 +405,13 @@ config_parse(const char *path, const char *text, size_t len, struct config **out
     char **cause)
 {
 	static const char *const keys[] = { "listen", "token_file", "lease_timeout_s",
-	    "timezone", "pools", "rules", NULL };
+	    "timezone", "pools", "rules", "max_connections", "http_timeout_s", NULL };
 	struct cfg_ctx x = { path, text, len, NULL };
 	struct config *c = config_default();
 	json_error_t jerr;
 	json_t *root, *v;
 	char *kp = NULL, *msg = NULL;
+	double maxconn = 0;
 	size_t i;
 
 	c->path = xstrdup(path);
@@ -427,8 +429,15 @@ config_parse(const char *path, const char *text, size_t len, struct config **out
 	    get_string(&x, root, "", "listen", &c->listen) != 0 ||
 	    get_string(&x, root, "", "token_file", &c->token_file) != 0 ||
 	    get_string(&x, root, "", "timezone", &c->timezone) != 0 ||
-	    get_number(&x, root, "", "lease_timeout_s", 0.1, false, &c->lease_timeout_s) != 0)
+	    get_number(&x, root, "", "lease_timeout_s", 0.1, false, &c->lease_timeout_s) != 0 ||
+	    get_number(&x, root, "", "http_timeout_s", 1, false, &c->http_timeout_s) != 0 ||
+	    get_number(&x, root, "", "max_connections", 1, true, &maxconn) != 0)
 		goto fail;
+	if (maxconn > 1000000) {
+		cfg_error(&x, "max_connections", "expected at most 1000000");
+		goto fail;
+	}
+	c->max_connections = (long)maxconn;
 	if (c->timezone != NULL && tz_load(c->timezone, &c->tz, &msg) != 0) {
 		cfg_error(&x, "timezone", "%s", msg);
 		free(msg);

@@ -10,6 +10,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "spotsweep/lease-secret.h"
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
 #include "spotsweep/server-pools.h"
@@ -20,6 +21,14 @@
 /* Metric points one report may carry; more is refused rather than half-stored. */
 #define MAX_POINTS_PER_REPORT 10000
 #define MAX_NAME_LEN 256
+#define MAX_PATH_LEN 4096
+/* Distinct metric names one trial may report: each heartbeat rewrites the trial's
+ * last_metrics object, so an unbounded set would make every report slower. The agent reads
+ * at most as many names from one attempt's output (agent-output.c). */
+#define MAX_METRICS_PER_TRIAL 1024
+/* Checkpoints a lease lists (the newest; `checkpoint.keep` may be larger): bounds the lease
+ * document, which must fit one line of the SSH stream. */
+#define MAX_LEASE_CHECKPOINTS 100
 #define MAX_LIST_LIMIT 10000
 
 const struct spec *
@@ -154,6 +163,52 @@ field_points(const json_t *body, struct metric_point **pts, size_t *n, char **er
 	return 0;
 }
 
+/* Refuses points that would take the trial past MAX_METRICS_PER_TRIAL distinct metric
+ * names: 0, or 413 (500 on a store error) with *error. */
+static int
+check_metric_names(struct server *srv, int64_t trial_id, const struct metric_point *pts,
+    size_t n, char **error)
+{
+	sqlite3_stmt *stmt;
+	json_t *names = NULL;
+	char *cause = NULL;
+	size_t i;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	stmt = store_stmt(srv->st, "SELECT last_metrics FROM trials WHERE id = ?", &cause);
+	if (stmt == NULL)
+		goto fail;
+	sqlite3_bind_int64(stmt, 1, trial_id);
+	if ((rc = sqlite3_step(stmt)) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != NULL)
+		names = json_loads((const char *)sqlite3_column_text(stmt, 0), 0, NULL);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_error(srv->st, "reading a trial's metrics", &cause);
+		goto fail;
+	}
+	if (!json_is_object(names)) {
+		json_decref(names);
+		names = json_object();
+	}
+	for (i = 0; i < n && json_object_size(names) <= MAX_METRICS_PER_TRIAL; i++)
+		json_object_set_new(names, pts[i].name, json_null());
+	rc = json_object_size(names) > MAX_METRICS_PER_TRIAL;
+	json_decref(names);
+	if (rc) {
+		*error = xasprintf("field \"metrics\": trial %lld would have more than %d "
+		    "distinct metric names", (long long)trial_id, MAX_METRICS_PER_TRIAL);
+		return 413;
+	}
+	return 0;
+fail:
+	log_error("%s", cause);
+	free(cause);
+	*error = xstrdup("the store failed");
+	return 500;
+}
+
 /* Maps a trial operation's result to a status: 200 when it succeeded, else the error
  * status with *error. Frees cause. */
 static int
@@ -185,6 +240,35 @@ trial_rc_status(int64_t trial_id, int rc, char *cause, char **error)
 	}
 	free(cause);
 	return status;
+}
+
+/* Reads the fields every report carries ("attempt", "worker_id", "lease_secret") and checks
+ * that they name the lease of the trial's attempt: 0, or the status (400, 409, 500) with
+ * *error. */
+static int
+report_lease(struct server *srv, int64_t trial_id, const json_t *body, int64_t *attempt,
+    int64_t *worker_id, char **error)
+{
+	const char *secret;
+	char *cause = NULL;
+	int rc;
+
+	if (!field_int(body, "attempt", true, attempt, error) ||
+	    !field_int(body, "worker_id", true, worker_id, error) ||
+	    !field_str(body, "lease_secret", LEASE_SECRET_LEN, &secret, error))
+		return 400;
+	if (secret == NULL) {
+		*error = xstrdup("field \"lease_secret\": expected the lease's secret");
+		return 400;
+	}
+	rc = lease_secret_check(srv->st, trial_id, *attempt, *worker_id, secret, &cause);
+	if (rc == TRIAL_ESTALE) {
+		*error = xasprintf("not this worker's lease: %s", cause);
+		free(cause);
+		return 409;
+	}
+	rc = trial_rc_status(trial_id, rc, cause, error);
+	return rc == 200 ? 0 : rc;
 }
 
 /* Replies with what a server_apply_*() returned. */
@@ -291,7 +375,7 @@ touch_worker(struct server *srv, int64_t worker_id)
 static json_t *
 lease_json(struct server *srv, const struct lease *l, const struct spec *s)
 {
-	json_t *doc, *metrics, *fatal;
+	json_t *doc, *metrics, *fatal, *ckpts;
 	json_error_t jerr;
 	size_t i;
 
@@ -302,6 +386,13 @@ lease_json(struct server *srv, const struct lease *l, const struct spec *s)
 	fatal = json_array();
 	for (i = 0; i < s->nfatal; i++)
 		json_array_append_new(fatal, json_string(s->fatal_patterns[i]));
+	ckpts = l->checkpoints ? json_loads(l->checkpoints, 0, &jerr) : NULL;
+	if (!json_is_array(ckpts)) {
+		json_decref(ckpts);
+		ckpts = json_array();
+	}
+	while (json_array_size(ckpts) > MAX_LEASE_CHECKPOINTS)
+		json_array_remove(ckpts, json_array_size(ckpts) - 1);
 	doc = json_pack("{s:I,s:I,s:I,s:s,s:o,s:{s:s?,s:s?,s:s},s:o,s:o,s:I,s:I,s:s,s:o,s:f,s:f}",
 	    "sweep_id", (json_int_t)l->sweep_id,
 	    "trial_id", (json_int_t)l->trial_id,
@@ -315,7 +406,7 @@ lease_json(struct server *srv, const struct lease *l, const struct spec *s)
 	    "checkpoint_keep", (json_int_t)s->checkpoint_keep,
 	    "timeout_s", (json_int_t)s->timeout_s,
 	    "resume_from", l->resume_from ? l->resume_from : "",
-	    "checkpoints", l->checkpoints ? json_loads(l->checkpoints, 0, &jerr) : json_array(),
+	    "checkpoints", ckpts,
 	    "lease_timeout_s", srv->lease_timeout_s,
 	    "heartbeat_s", srv->lease_timeout_s / 3);
 	/* W&B's program (for ${program}) and the wandb shim (agent-wandb.c) */
@@ -336,7 +427,7 @@ server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_
 	struct lease l;
 	const struct pool *p;
 	const struct spec *s;
-	char *why = NULL;
+	char *why = NULL, secret[LEASE_SECRET_LEN + 1];
 	int rc;
 
 	*doc = NULL;
@@ -364,7 +455,13 @@ server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_
 		lease_clear(&l);
 		return -1;
 	}
+	if (lease_secret_new(secret, cause) != 0 ||
+	    lease_secret_record(srv->st, l.trial_id, l.attempt, secret, cause) != 0) {
+		lease_clear(&l);
+		return -1;
+	}
 	*doc = lease_json(srv, &l, s);
+	json_object_set_new(*doc, "lease_secret", json_string(secret));
 	log_debug("leased trial %lld attempt %lld to worker %lld", (long long)l.trial_id,
 	    (long long)l.attempt, (long long)worker_id);
 	lease_clear(&l);
@@ -414,11 +511,14 @@ server_apply_heartbeat(struct server *srv, int64_t trial_id, const json_t *body,
 	int rc, status;
 
 	*answer = NULL;
-	if (!field_int(body, "attempt", true, &attempt, error) ||
-	    !field_int(body, "worker_id", false, &worker_id, error))
-		return 400;
+	if ((status = report_lease(srv, trial_id, body, &attempt, &worker_id, error)) != 0)
+		return status;
 	if ((status = field_points(body, &pts, &n, error)) != 0)
 		return status;
+	if ((status = check_metric_names(srv, trial_id, pts, n, error)) != 0) {
+		free(pts);
+		return status;
+	}
 	rc = trial_heartbeat(srv->st, trial_id, attempt, pts, n, srv->lease_timeout_s,
 	    now_wall(), &cancel, &cause);
 	free(pts);
@@ -448,14 +548,15 @@ server_apply_checkpoint(struct server *srv, int64_t trial_id, const json_t *body
     json_t **answer, char **error)
 {
 	const char *path;
-	int64_t attempt, step = 0;
+	int64_t attempt, worker_id, step = 0;
 	char *cause = NULL;
 	int rc, status;
 
 	*answer = NULL;
-	if (!field_int(body, "attempt", true, &attempt, error) ||
-	    !field_int(body, "step", false, &step, error) ||
-	    !field_str(body, "path", 4096, &path, error))
+	if ((status = report_lease(srv, trial_id, body, &attempt, &worker_id, error)) != 0)
+		return status;
+	if (!field_int(body, "step", false, &step, error) ||
+	    !field_str(body, "path", MAX_PATH_LEN, &path, error))
 		return 400;
 	if (path == NULL || *path == '\0') {
 		*error = xstrdup("field \"path\": expected a non-empty string");
@@ -494,14 +595,18 @@ server_apply_finish(struct server *srv, int64_t trial_id, const json_t *body,
 	int rc, status;
 
 	*answer = NULL;
-	if (!field_int(body, "attempt", true, &attempt, error) ||
-	    !field_int(body, "exit_code", false, &exit_code, error) ||
-	    !field_int(body, "worker_id", false, &worker_id, error) ||
+	if ((status = report_lease(srv, trial_id, body, &attempt, &worker_id, error)) != 0)
+		return status;
+	if (!field_int(body, "exit_code", false, &exit_code, error) ||
 	    !field_str(body, "outcome", 32, &outcome, error) ||
 	    !field_str(body, "reason", 4096, &reason, error) ||
 	    !field_str(body, "fatal_match", 4096, &fatal, error) ||
 	    !field_str(body, "log_tail", 64 * 1024, &log_tail, error))
 		return 400;
+	if (exit_code < -1 || exit_code > 255) {
+		*error = xstrdup("field \"exit_code\": expected -1 (none) or 0 to 255");
+		return 400;
+	}
 	memset(&r, 0, sizeof r);
 	if (outcome == NULL || !attempt_outcome_parse(outcome, &r.outcome) ||
 	    r.outcome == OUTCOME_RUNNING || r.outcome == OUTCOME_LOST) {
@@ -511,6 +616,10 @@ server_apply_finish(struct server *srv, int64_t trial_id, const json_t *body,
 	}
 	if ((status = field_points(body, &pts, &n, error)) != 0)
 		return status;
+	if ((status = check_metric_names(srv, trial_id, pts, n, error)) != 0) {
+		free(pts);
+		return status;
+	}
 	r.exit_code = (int)exit_code;
 	r.reason = reason;
 	r.fatal_match = fatal;

@@ -18,6 +18,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
+#include "spotsweep/agent-output.h"
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
 #include "spotsweep/server-pools.h"
@@ -85,12 +86,9 @@ send_now(struct evhttp_request *req, int status, const char *body)
 	evbuffer_free(out);
 }
 
-/* A connection closed while its reply waited for the commit: forget the request, which
- * libevent frees with the connection. */
-static void
-pending_conn_closed(struct evhttp_connection *evcon, void *arg)
+void
+server_pending_forget(struct server *srv, struct evhttp_connection *evcon)
 {
-	struct server *srv = arg;
 	size_t i;
 
 	for (i = 0; i < srv->npending; i++) {
@@ -107,6 +105,12 @@ queue_reply(struct req_ctx *ctx, int status, char *body)
 
 	ctx->replied = true;
 	ctx->status = status;
+	if (ctx->req == NULL) {
+		/* server_handle: it commits and takes the reply itself. */
+		free(ctx->captured);
+		ctx->captured = body;
+		return;
+	}
 	if (!store_in_transaction(srv->st)) {
 		send_now(ctx->req, status, body);
 		free(body);
@@ -121,7 +125,6 @@ queue_reply(struct req_ctx *ctx, int status, char *body)
 	p->evcon = evhttp_request_get_connection(ctx->req);
 	p->status = status;
 	p->body = body;
-	evhttp_connection_set_closecb(p->evcon, pending_conn_closed, srv);
 }
 
 void
@@ -130,20 +133,30 @@ reply_json(struct req_ctx *ctx, int status, json_t *doc)
 	char *body = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
 
 	json_decref(doc);
-	queue_reply(ctx, status, body != NULL ? body : xstrdup("null"));
+	if (body == NULL) {
+		/* A json_pack() that failed: a string that was not UTF-8 (or NULL). */
+		log_error("reply %d to %s could not be encoded", status,
+		    ctx->req != NULL ? evhttp_request_get_uri(ctx->req) : "a request");
+		body = xstrdup("{\"error\":\"the reply could not be encoded\"}");
+	}
+	queue_reply(ctx, status, body);
 }
 
 void
 reply_error(struct req_ctx *ctx, int status, const char *fmt, ...)
 {
 	va_list ap;
+	struct buf b = { 0 };
 	char *msg;
 	json_t *doc;
 
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	doc = json_pack("{s:s}", "error", msg);
+	/* Messages quote what the client sent (a path, a name): JSON wants UTF-8. */
+	agent_buf_add_utf8_sanitized(&b, msg, strlen(msg));
+	doc = json_pack("{s:s}", "error", b.data != NULL ? b.data : "");
+	buf_free(&b);
 	free(msg);
 	reply_json(ctx, status, doc);
 }
@@ -167,12 +180,14 @@ commit_batch(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	srv->commit_scheduled = false;
+	srv->last_commit_ok = true;
 	if (store_in_transaction(srv->st)) {
 		if (store_commit(srv->st, &cause) != 0) {
 			log_error("commit failed: %s", cause);
 			free(cause);
 			store_rollback(srv->st);
 			ok = false;
+			srv->last_commit_ok = false;
 		}
 		srv->commits++;
 	}
@@ -180,7 +195,6 @@ commit_batch(evutil_socket_t fd, short what, void *arg)
 		struct pending_reply *p = &srv->pending[i];
 
 		if (p->req != NULL) {
-			evhttp_connection_set_closecb(p->evcon, NULL, NULL);
 			if (ok)
 				send_now(p->req, p->status, p->body);
 			else
@@ -288,6 +302,31 @@ route_match(const char *pattern, const char *path, int64_t ids[2], char name[128
 	return *pattern == '\0' && *path == '\0';
 }
 
+bool
+json_depth_exceeds(const json_t *v, int max)
+{
+	const char *key;
+	json_t *item;
+	size_t i;
+
+	if (!json_is_object(v) && !json_is_array(v))
+		return false;
+	if (max <= 0)
+		return true;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, item) {
+			if (json_depth_exceeds(item, max - 1))
+				return true;
+		}
+		return false;
+	}
+	json_object_foreach((json_t *)v, key, item) {
+		if (json_depth_exceeds(item, max - 1))
+			return true;
+	}
+	return false;
+}
+
 /* Constant-time comparison so the token cannot be guessed byte by byte from timings. */
 static bool
 token_matches(const char *want, const char *got)
@@ -301,97 +340,196 @@ token_matches(const char *want, const char *got)
 }
 
 static bool
-authorized(struct server *srv, struct evhttp_request *req)
+authorized(struct server *srv, const char *h)
 {
-	const char *h;
-
 	if (srv->token == NULL)
 		return true;
-	h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
 	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
 		return false;
 	return token_matches(srv->token, h + 7);
 }
 
-static void
-dispatch(struct evhttp_request *req, void *arg)
+/* A request path as it may appear in a reply: at most 200 bytes, control characters and
+ * non-ASCII bytes as \xNN. */
+static char *
+printable_path(const char *path)
 {
-	struct server *srv = arg;
-	struct req_ctx ctx;
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	struct buf b = { 0 };
+	size_t i;
+
+	for (i = 0; path[i] != '\0' && i < 200; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '\\')
+			buf_printf(&b, "\\x%02x", c);
+		else
+			buf_addc(&b, (char)c);
+	}
+	if (path[i] != '\0')
+		buf_adds(&b, "...");
+	return buf_steal(&b);
+}
+
+/* The dispatcher proper, for a request from a connection (ctx->req) or from server_handle
+ * (ctx->req NULL): the route, the token, the body's size and JSON, then the handler, inside
+ * the group commit for a write. */
+static void
+dispatch_request(struct req_ctx *ctx, enum evhttp_cmd_type method,
+    const struct evhttp_uri *uri, const char *authorization, const char *data, size_t len)
+{
+	struct server *srv = ctx->srv;
 	const struct route *r = NULL;
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	bool path_known = false;
-	struct evbuffer *in;
 	json_error_t jerr;
-	size_t i, len;
+	size_t i;
 	int64_t ids[2];
 
 	srv->requests++;
-	memset(&ctx, 0, sizeof ctx);
-	ctx.srv = srv;
-	ctx.req = req;
 	if (path == NULL || *path == '\0')
 		path = "/";
 	for (i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-		if (!route_match(routes[i].pattern, path, ids, ctx.name))
+		if (!route_match(routes[i].pattern, path, ids, ctx->name))
 			continue;
 		path_known = true;
 		if (routes[i].method == method) {
 			r = &routes[i];
-			memcpy(ctx.ids, ids, sizeof ids);
+			memcpy(ctx->ids, ids, sizeof ids);
 			break;
 		}
 	}
 	if (r == NULL) {
+		char *shown = printable_path(path);
+
 		if (path_known)
-			reply_error(&ctx, 405, "method not allowed for %s", path);
+			reply_error(ctx, 405, "method not allowed for %s", shown);
 		else
-			reply_error(&ctx, 404, "no such resource: %s", path);
+			reply_error(ctx, 404, "no such resource: %s", shown);
+		free(shown);
 		return;
 	}
-	if (!(r->flags & ROUTE_PUBLIC) && !authorized(srv, req)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-		    "Bearer");
-		reply_error(&ctx, 401, "missing or wrong bearer token");
+	if (!(r->flags & ROUTE_PUBLIC) && !authorized(srv, authorization)) {
+		if (ctx->req != NULL)
+			evhttp_add_header(evhttp_request_get_output_headers(ctx->req),
+			    "WWW-Authenticate", "Bearer");
+		reply_error(ctx, 401, "missing or wrong bearer token");
 		return;
 	}
-	in = evhttp_request_get_input_buffer(req);
-	len = evbuffer_get_length(in);
 	if (len > SERVER_MAX_BODY) {
-		reply_error(&ctx, 413, "request body larger than %d bytes", SERVER_MAX_BODY);
+		reply_error(ctx, 413, "request body larger than %d bytes", SERVER_MAX_BODY);
 		return;
 	}
 	if (method == EVHTTP_REQ_POST || method == EVHTTP_REQ_PUT) {
-		const char *data = len ? (const char *)evbuffer_pullup(in, -1) : "";
-
-		ctx.body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-		if (ctx.body == NULL) {
-			reply_error(&ctx, 400, "malformed JSON at line %d column %d: %s",
+		ctx->body = json_loadb(len ? data : "", len, JSON_REJECT_DUPLICATES, &jerr);
+		if (ctx->body == NULL) {
+			reply_error(ctx, 400, "malformed JSON at line %d column %d: %s",
 			    jerr.line, jerr.column, jerr.text);
 			return;
 		}
-		if (!json_is_object(ctx.body)) {
-			json_decref(ctx.body);
-			reply_error(&ctx, 400, "the request body must be a JSON object");
+		if (!json_is_object(ctx->body)) {
+			json_decref(ctx->body);
+			ctx->body = NULL;
+			reply_error(ctx, 400, "the request body must be a JSON object");
+			return;
+		}
+		if (json_depth_exceeds(ctx->body, SERVER_MAX_JSON_DEPTH)) {
+			json_decref(ctx->body);
+			ctx->body = NULL;
+			reply_error(ctx, 400, "the request body nests deeper than %d levels",
+			    SERVER_MAX_JSON_DEPTH);
 			return;
 		}
 	}
-	ctx.query = uri ? evhttp_uri_get_query(uri) : NULL;
+	ctx->query = uri ? evhttp_uri_get_query(uri) : NULL;
 	if (r->flags & ROUTE_WRITE) {
 		if (begin_write(srv) != 0) {
-			json_decref(ctx.body);
-			reply_error(&ctx, 500, "the store is not available");
+			json_decref(ctx->body);
+			ctx->body = NULL;
+			reply_error(ctx, 500, "the store is not available");
 			return;
 		}
-		r->handler(&ctx);
-		end_write(srv, ctx.replied && ctx.status < 400);
+		r->handler(ctx);
+		end_write(srv, ctx->replied && ctx->status < 400);
 	} else
-		r->handler(&ctx);
-	json_decref(ctx.body);
-	if (!ctx.replied)
-		reply_error(&ctx, 500, "internal error: no reply");
+		r->handler(ctx);
+	json_decref(ctx->body);
+	ctx->body = NULL;
+	if (!ctx->replied)
+		reply_error(ctx, 500, "internal error: no reply");
+}
+
+/* evhttp's callback for every request of every connection. */
+static void
+dispatch(struct evhttp_request *req, void *arg)
+{
+	struct req_ctx ctx;
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.srv = arg;
+	ctx.req = req;
+	server_conns_request(ctx.srv, req);
+	dispatch_request(&ctx, evhttp_request_get_command(req),
+	    evhttp_request_get_evhttp_uri(req),
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"),
+	    len > 0 && len <= SERVER_MAX_BODY ? (const char *)evbuffer_pullup(in, -1) : NULL,
+	    len);
+}
+
+void
+server_commit_now(struct server *srv)
+{
+	if (!srv->commit_scheduled)
+		return;
+	event_del(srv->commit_ev);
+	commit_batch(-1, 0, srv);
+}
+
+int
+server_handle(struct server *srv, const char *method, const char *uri,
+    const char *authorization, const void *body, size_t len, char **reply)
+{
+	static const struct {
+		const char		*name;
+		enum evhttp_cmd_type	 cmd;
+	} methods[] = {
+		{ "GET", EVHTTP_REQ_GET }, { "POST", EVHTTP_REQ_POST },
+		{ "PUT", EVHTTP_REQ_PUT }, { "DELETE", EVHTTP_REQ_DELETE },
+		{ "HEAD", EVHTTP_REQ_HEAD },
+	};
+	struct req_ctx ctx;
+	struct evhttp_uri *u;
+	size_t i;
+
+	*reply = NULL;
+	for (i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+		if (strcmp(methods[i].name, method) == 0)
+			break;
+	}
+	/* What evhttp answers for a method it was not told to allow, or a bad request line. */
+	if (i == sizeof methods / sizeof methods[0]) {
+		*reply = xstrdup("{\"error\":\"method not implemented\"}");
+		return 501;
+	}
+	if ((u = evhttp_uri_parse_with_flags(uri, EVHTTP_URI_NONCONFORMANT)) == NULL) {
+		*reply = xstrdup("{\"error\":\"bad request line\"}");
+		return 400;
+	}
+	memset(&ctx, 0, sizeof ctx);
+	ctx.srv = srv;
+	dispatch_request(&ctx, methods[i].cmd, u, authorization, body, len);
+	evhttp_uri_free(u);
+	if (srv->commit_scheduled) {
+		server_commit_now(srv);
+		if (!srv->last_commit_ok) {
+			free(ctx.captured);
+			ctx.captured = xstrdup("{\"error\":\"the store could not commit\"}");
+			ctx.status = 500;
+		}
+	}
+	*reply = ctx.captured;
+	return ctx.status;
 }
 
 bool
@@ -452,6 +590,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	server_tick(arg);
+	server_conns_tick(arg, now_mono());
 }
 
 int
@@ -472,9 +611,9 @@ server_create(struct event_base *base, struct store *st, const struct config *cf
 		    SERVER_PRIORITIES);
 		return -1;
 	}
-	if (split_host_port(listen, &host, &port, cause) != 0)
+	if (listen != NULL && split_host_port(listen, &host, &port, cause) != 0)
 		return -2;
-	if (!address_is_loopback(host) && token == NULL) {
+	if (listen != NULL && !address_is_loopback(host) && token == NULL) {
 		*cause = xasprintf("refusing to listen on non-loopback address %s without a token "
 		    "(set token_file or --token-file)", listen);
 		free(host);
@@ -486,13 +625,22 @@ server_create(struct event_base *base, struct store *st, const struct config *cf
 	srv->cfg = cfg;
 	srv->token = token ? xstrdup(token) : NULL;
 	srv->lease_timeout_s = cfg->lease_timeout_s;
+	srv->http_timeout_s = cfg->http_timeout_s > 0 ? cfg->http_timeout_s : 60;
+	srv->last_commit_ok = true;
 	srv->http = evhttp_new(base);
 	evhttp_set_max_body_size(srv->http, SERVER_MAX_BODY);
 	evhttp_set_max_headers_size(srv->http, SERVER_MAX_HEADERS);
-	evhttp_set_timeout(srv->http, 60);
+	/* The idle timeout; a request that trickles in is cut by server_conns_tick. */
+	tv.tv_sec = (long)srv->http_timeout_s;
+	tv.tv_usec = (long)((srv->http_timeout_s - (double)tv.tv_sec) * 1e6);
+	evhttp_set_timeout_tv(srv->http, &tv);
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(srv->http, dispatch, srv);
+	if (listen == NULL) {
+		server_conns_init(srv, NULL);
+		goto bound;
+	}
 	sock = evhttp_bind_socket_with_handle(srv->http, strcmp(host, "localhost") == 0 ?
 	    "127.0.0.1" : host, (ev_uint16_t)port);
 	if (sock == NULL) {
@@ -518,6 +666,8 @@ server_create(struct event_base *base, struct store *st, const struct config *cf
 		}
 	}
 	free(host);
+	server_conns_init(srv, evhttp_bound_socket_get_listener(sock));
+bound:
 	/* Agents kept running their trials while no scheduler was there (a crash, a restart):
 	 * each gets a full lease period to be heard again before its attempt is declared lost. */
 	if (trial_renew_leases(st, now_wall() + srv->lease_timeout_s, &renewed, cause) != 0) {
@@ -592,8 +742,10 @@ server_free(struct server *srv)
 		event_free(srv->tick_ev);
 	if (srv->commit_ev != NULL)
 		event_free(srv->commit_ev);
+	srv->listener = NULL;
 	if (srv->http != NULL)
 		evhttp_free(srv->http);
+	server_conns_stop(srv);
 	server_search_free(srv);
 	for (i = 0; i < srv->nsweeps; i++)
 		spec_free(srv->sweeps[i].spec);

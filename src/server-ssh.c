@@ -464,37 +464,50 @@ queue_line(struct ssh_session *s, json_t *o)
 	s->pending_commit = true;
 }
 
+json_t *
+ssh_report_apply(struct server *srv, int64_t trial_id, const char *event, const json_t *o,
+    int *status, char **error)
+{
+	json_t	*answer = NULL, *reply, *v;
+
+	*error = NULL;
+	v = json_object_get(o, "trial_id");
+	if (!json_is_integer(v) || json_integer_value(v) != trial_id) {
+		*status = 400;
+		*error = xasprintf("this session carries trial %lld", (long long)trial_id);
+	} else if (server_write_begin(srv) != 0) {
+		*status = 500;
+		*error = xstrdup("the store is not available");
+	} else {
+		if (strcmp(event, "heartbeat") == 0)
+			*status = server_apply_heartbeat(srv, trial_id, o, &answer, error);
+		else if (strcmp(event, "checkpoint") == 0)
+			*status = server_apply_checkpoint(srv, trial_id, o, &answer, error);
+		else
+			*status = server_apply_finish(srv, trial_id, o, &answer, error);
+		server_write_end(srv, *status == 200);
+	}
+	reply = *status == 200 && json_is_object(answer) ? json_incref(answer) : json_object();
+	json_decref(answer);
+	json_object_set_new(reply, "re", json_string(event));
+	json_object_set_new(reply, "status", json_integer(*status));
+	if (*error != NULL)
+		json_object_set_new(reply, "error", json_string(*error));
+	return reply;
+}
+
 /* Applies one report line and queues its answer for after the commit. */
 static void
 apply_report(struct ssh_session *s, const char *event, json_t *o)
 {
-	struct server	*srv = s->d->srv;
-	json_t		*answer = NULL, *reply, *v;
-	char		*error = NULL;
+	json_t		*reply;
+	char		*error;
 	int		 status;
 	bool		 finish = strcmp(event, "finish") == 0;
+	bool		 cancel;
 
-	v = json_object_get(o, "trial_id");
-	if (!json_is_integer(v) || json_integer_value(v) != s->trial_id) {
-		status = 400;
-		error = xasprintf("this session carries trial %lld", (long long)s->trial_id);
-	} else if (server_write_begin(srv) != 0) {
-		status = 500;
-		error = xstrdup("the store is not available");
-	} else {
-		if (strcmp(event, "heartbeat") == 0)
-			status = server_apply_heartbeat(srv, s->trial_id, o, &answer, &error);
-		else if (strcmp(event, "checkpoint") == 0)
-			status = server_apply_checkpoint(srv, s->trial_id, o, &answer, &error);
-		else
-			status = server_apply_finish(srv, s->trial_id, o, &answer, &error);
-		server_write_end(srv, status == 200);
-	}
-	reply = status == 200 && json_is_object(answer) ? json_incref(answer) : json_object();
-	json_object_set_new(reply, "re", json_string(event));
-	json_object_set_new(reply, "status", json_integer(status));
-	if (error != NULL)
-		json_object_set_new(reply, "error", json_string(error));
+	reply = ssh_report_apply(s->d->srv, s->trial_id, event, o, &status, &error);
+	cancel = status == 200 && !finish && json_is_true(json_object_get(reply, "cancel"));
 	queue_line(s, reply);
 	if (status == 200 && finish)
 		s->finish_held = true;
@@ -502,30 +515,54 @@ apply_report(struct ssh_session *s, const char *event, json_t *o)
 		/* The scheduler moved on from this attempt: nothing is left to settle. */
 		s->finished = true;
 	}
-	if (status == 200 && !finish && json_is_true(json_object_get(answer, "cancel")) &&
-	    s->close_after == NULL)
+	if (cancel && s->close_after == NULL)
 		s->close_after = xstrdup("the trial was cancelled");
 	if (status != 200)
 		log_warn("trial %lld attempt %lld: %s from %s refused (%d: %s)",
 		    (long long)s->trial_id, (long long)s->attempt, event, s->host->name, status,
 		    error);
-	json_decref(answer);
 	free(error);
+}
+
+enum ssh_line
+ssh_line_parse(const char *line, size_t len, json_t **o, const char **event, char **why)
+{
+	json_error_t	 err;
+
+	*event = NULL;
+	*why = NULL;
+	*o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
+	if (*o == NULL) {
+		*why = printable(err.text, strlen(err.text));
+		return SSH_LINE_BAD;
+	}
+	if (json_depth_exceeds(*o, SERVER_MAX_JSON_DEPTH)) {
+		*why = xasprintf("nested deeper than %d levels", SERVER_MAX_JSON_DEPTH);
+		return SSH_LINE_BAD;
+	}
+	if ((*event = json_string_value(json_object_get(*o, "event"))) == NULL) {
+		*why = xstrdup("no \"event\"");
+		return SSH_LINE_BAD;
+	}
+	if (strcmp(*event, "started") == 0)
+		return SSH_LINE_STARTED;
+	if (strcmp(*event, "heartbeat") == 0 || strcmp(*event, "checkpoint") == 0 ||
+	    strcmp(*event, "finish") == 0)
+		return SSH_LINE_REPORT;
+	*why = printable(*event, strlen(*event) > 40 ? 40 : strlen(*event));
+	return SSH_LINE_UNKNOWN;
 }
 
 static void
 handle_line(struct ssh_session *s, const char *line, size_t len)
 {
-	json_error_t	 err;
 	json_t		*o;
 	const char	*event;
 	char		*why;
+	enum ssh_line	 kind;
 
-	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err);
-	event = json_string_value(json_object_get(o, "event"));
-	if (event == NULL) {
-		why = printable(o == NULL ? err.text : "no \"event\"", strlen(o == NULL ?
-		    err.text : "no \"event\""));
+	kind = ssh_line_parse(line, len, &o, &event, &why);
+	if (kind == SSH_LINE_BAD) {
 		log_warn("ssh %s: trial %lld: unreadable line from the agent (%s); ignored",
 		    s->host->name, (long long)s->trial_id, why);
 		free(why);
@@ -536,19 +573,17 @@ handle_line(struct ssh_session *s, const char *line, size_t len)
 		s->got_event = true;
 		host_up(s->host);
 	}
-	if (strcmp(event, "started") == 0) {
+	if (kind == SSH_LINE_STARTED) {
 		log_info("trial %lld attempt %lld running on %s (remote pid %lld)",
 		    (long long)s->trial_id, (long long)s->attempt, s->host->name,
 		    (long long)json_integer_value(json_object_get(o, "pid")));
-	} else if (strcmp(event, "heartbeat") == 0 || strcmp(event, "checkpoint") == 0 ||
-	    strcmp(event, "finish") == 0)
+	} else if (kind == SSH_LINE_REPORT)
 		apply_report(s, event, o);
 	else {
-		why = printable(event, strlen(event) > 40 ? 40 : strlen(event));
 		log_warn("ssh %s: unknown event \"%s\" from the agent; ignored", s->host->name,
 		    why);
-		free(why);
 	}
+	free(why);
 	json_decref(o);
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "spotsweep/store.h"
 #include "spotsweep/xmalloc.h"
@@ -39,6 +40,8 @@
  *   judges a trial only at steps it reached). rungs records each hyperband judgement
  *   (early-stop.c): the trial's value where it reached rung k, and whether it went on,
  *   was stopped there, or was later promoted; rungs_sweep ranks a rung by value.
+ * - attempts.lease_secret is the random secret handed to the worker that leased the attempt
+ *   (lease-secret.c): its reports must carry it and its worker id.
  * - workers.state is 'active' for agents; an SSH host (server-ssh.c) is 'up' or 'down' (its
  *   last connection failed: last_error says why, down_until when it is tried again).
  * - slurm_jobs holds the agent jobs `serve` submitted to Slurm (server-slurm.c): Slurm's job
@@ -140,6 +143,7 @@ static const char *const migrations[] = {
 	"  log_tail TEXT,"
 	"  resumed_from TEXT,"
 	"  runtime_s REAL,"
+	"  lease_secret TEXT,"
 	"  UNIQUE (trial_id, attempt)"
 	");"
 	"CREATE INDEX attempts_open ON attempts(lease_expires) WHERE outcome IS NULL;"
@@ -257,10 +261,43 @@ store_db(struct store *st)
 	return st->db;
 }
 
+/* The operating system's reason behind an I/O failure (" (No space left on device)"), or
+ * "": SQLite's own message ("unable to open database file") does not say. A file that cannot
+ * be opened is explained by the directory, where SQLite must create the -wal and -shm files
+ * (the last errno is of its final attempt, often a mere ENOENT). */
+static const char *
+os_reason(sqlite3 *db, const char *path, char buf[512])
+{
+	int code = sqlite3_errcode(db) & 0xff, err = sqlite3_system_errno(db);
+	const char *slash;
+	char dir[256];
+
+	buf[0] = '\0';
+	if (code == SQLITE_CANTOPEN && path != NULL && strcmp(path, ":memory:") != 0) {
+		slash = strrchr(path, '/');
+		if (slash == NULL)
+			snprintf(dir, sizeof dir, ".");
+		else
+			snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path),
+			    path);
+		if (access(dir, W_OK | X_OK) != 0)
+			snprintf(buf, 512, " (cannot write in %s: %s)", dir, strerror(errno));
+		else if (access(path, F_OK) == 0 && access(path, R_OK | W_OK) != 0)
+			snprintf(buf, 512, " (%s)", strerror(errno));
+		return buf;
+	}
+	if (err != 0 && (code == SQLITE_IOERR || code == SQLITE_READONLY || code == SQLITE_FULL))
+		snprintf(buf, 512, " (%s)", strerror(err));
+	return buf;
+}
+
 int
 store_error(struct store *st, const char *what, char **cause)
 {
-	*cause = xasprintf("%s: %s: %s", st->path, what, sqlite3_errmsg(st->db));
+	char reason[512];
+
+	*cause = xasprintf("%s: %s: %s%s", st->path, what, sqlite3_errmsg(st->db),
+	    os_reason(st->db, st->path, reason));
 	return -1;
 }
 
@@ -333,6 +370,7 @@ store_open(const char *path, struct store **out, char **cause)
 {
 	struct store *st;
 	sqlite3_stmt *stmt = NULL;
+	char reason[512];
 	int rc;
 
 	*out = NULL;
@@ -343,8 +381,8 @@ store_open(const char *path, struct store **out, char **cause)
 		if (st->db == NULL)
 			*cause = xasprintf("%s: cannot open database: out of memory", path);
 		else
-			*cause = xasprintf("%s: cannot open database: %s", path,
-			    sqlite3_errmsg(st->db));
+			*cause = xasprintf("%s: cannot open database: %s%s", path,
+			    sqlite3_errmsg(st->db), os_reason(st->db, path, reason));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);

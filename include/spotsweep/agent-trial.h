@@ -24,6 +24,9 @@
 #define AGENT_FATAL_GRACE_S	5.0
 /* Unacknowledged points kept per attempt while the scheduler is unreachable. */
 #define AGENT_MAX_POINTS	1000000
+/* Checkpoint reports waiting for the scheduler at most; a trial reporting more while they
+ * wait has the newer ones refused (logged), so its memory stays bounded. */
+#define AGENT_MAX_PENDING_CHECKPOINTS	1000
 
 enum agent_trial_phase {
 	AGENT_TRIAL_RUNNING,	/* the process is alive */
@@ -63,6 +66,7 @@ struct agent_trial {
 	int64_t			 trial_id;
 	int64_t			 attempt;
 	char			*label;		/* "trial 42 attempt 2", for logs */
+	char			*lease_secret;	/* sent back with every report; never logged */
 	json_t			*params;
 	char			*command;	/* expanded */
 	char			*ckpt_dir;	/* absolute */
@@ -129,6 +133,10 @@ struct agent_trial {
 
 	struct agent_trial	*next;
 };
+
+/* Adds what identifies the attempt's lease to a report: "attempt", "worker_id" and
+ * "lease_secret" (when the lease carried one). */
+void agent_trial_report_ids(const struct agent_trial *t, int64_t worker_id, json_t *o);
 
 /* Creates the directory and its parents (mode 0755); -1 with *cause. */
 int agent_mkdirs(const char *path, char **cause);

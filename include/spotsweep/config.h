@@ -58,6 +58,8 @@ struct config {
 	char		*listen;	/* "127.0.0.1:8470" */
 	char		*token_file;	/* NULL: no token */
 	double		 lease_timeout_s;	/* 60 */
+	long		 max_connections;	/* open HTTP connections; 0: SERVER_MAX_CONNECTIONS */
+	double		 http_timeout_s;	/* idle connection and request read timeout: 60 */
 	char		*timezone;	/* NULL: UTC */
 	struct tz	*tz;		/* timezone loaded (tz.h); NULL: UTC */
 	struct rule	*rules;		/* rules.h */

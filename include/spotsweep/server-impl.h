@@ -33,6 +33,8 @@ struct ssh_dispatch;
 struct slurm_dispatch;
 struct bayes_cache;
 struct server_pools;
+struct server_conn;
+struct evconnlistener;
 
 struct server {
 	struct event_base	*base;
@@ -56,6 +58,7 @@ struct server {
 
 	uint64_t		 requests;
 	uint64_t		 commits;
+	bool			 last_commit_ok;
 
 	struct ssh_dispatch	*ssh;		/* server-ssh.c; NULL without ssh pools */
 	struct slurm_dispatch	*slurm;		/* server-slurm.c; NULL without slurm pools */
@@ -63,6 +66,14 @@ struct server {
 	struct bayes_cache	*bayes;		/* server-search.c: bayes sweeps' history */
 	void			(*commit_hook)(void *arg, bool ok);	/* see server_on_commit */
 	void			*commit_hook_arg;
+
+	/* server-conn.c: open connections, their cap and the request deadline */
+	struct server_conn	*conns;
+	unsigned		 nconns, max_conns;
+	struct evconnlistener	*listener;	/* NULL without a socket (server_handle) */
+	bool			 accepting;
+	double			 http_timeout_s;
+	uint64_t		 conns_expired;
 };
 
 /* One request being handled: route ids, the parsed JSON body for POSTs. */
@@ -75,6 +86,7 @@ struct req_ctx {
 	const char		*query;		/* raw query string or NULL */
 	bool			 replied;
 	int			 status;
+	char			*captured;	/* req NULL (server_handle): the reply body */
 };
 
 enum route_flags {
@@ -91,6 +103,11 @@ void reply_error(struct req_ctx *ctx, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* 204 with no body. */
 void reply_empty(struct req_ctx *ctx, int status);
+
+/* How deeply a request body (or an SSH report line) may nest: reports are 3 levels deep. */
+#define SERVER_MAX_JSON_DEPTH 32
+/* True when v has arrays or objects nested more than max levels deep. */
+bool json_depth_exceeds(const json_t *v, int max);
 
 /* The parsed spec of a sweep, cached; NULL with cause. */
 const struct spec *server_sweep_spec(struct server *srv, int64_t sweep_id, char **cause);
@@ -117,6 +134,20 @@ int server_apply_checkpoint(struct server *srv, int64_t trial_id, const json_t *
     json_t **answer, char **error);
 int server_apply_finish(struct server *srv, int64_t trial_id, const json_t *body,
     json_t **answer, char **error);
+
+/* Connections (server-conn.c): makes every connection's bufferevent (counted, capped at
+ * max_conns by pausing listener, NULL for none) and arms the request deadline. */
+void server_conns_init(struct server *srv, struct evconnlistener *listener);
+/* Notes a request of a connection: from then on its close is seen at once (the connection's
+ * close callback, which also forgets its replies waiting for the commit). */
+void server_conns_request(struct server *srv, struct evhttp_request *req);
+/* A connection closed: its replies waiting for the commit are not to be sent. */
+void server_pending_forget(struct server *srv, struct evhttp_connection *evcon);
+/* Fails connections whose request has been arriving for over http_timeout_s, and lets go of
+ * those libevent closed without a request (at most a tick late). */
+void server_conns_tick(struct server *srv, double now);
+/* After evhttp_free: lets go of every connection. */
+void server_conns_stop(struct server *srv);
 
 /* Model-based search and early stopping (server-search.c). Before a lease: proposes a trial
  * for a bayes sweep that has room; on the tick, one ready in each. After a report with

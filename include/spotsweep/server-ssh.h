@@ -7,6 +7,9 @@
 #define SPOTSWEEP_SERVER_SSH_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
 
 #include "spotsweep/config.h"
 
@@ -53,5 +56,23 @@ char **ssh_session_argv(const struct pool *p, const struct pool_host *h, const c
 void ssh_argv_free(char **argv);
 /* The delay before retrying a host after failures failed connections in a row (>= 1). */
 double ssh_host_backoff(unsigned failures);
+
+/* What one line from a remote agent is. */
+enum ssh_line {
+	SSH_LINE_BAD,		/* not a JSON object with an "event" string */
+	SSH_LINE_STARTED,
+	SSH_LINE_REPORT,	/* "heartbeat", "checkpoint" or "finish" */
+	SSH_LINE_UNKNOWN,	/* an event this scheduler does not know */
+};
+/* Parses one line of the agent's stream (without its newline): *o is the object (NULL when
+ * the line is not JSON; caller decrefs), *event its "event" (in *o), *why the printable
+ * reason for SSH_LINE_BAD and the shown event for SSH_LINE_UNKNOWN (caller frees). */
+enum ssh_line ssh_line_parse(const char *line, size_t len, json_t **o, const char **event,
+    char **why);
+/* Applies a report of the session that carries trial_id, in its own savepoint of the group
+ * commit, as the HTTP handler would: returns the answer line's object ({"re", "status",
+ * ...}), with the status in *status and, unless 200, the message in *error (caller frees). */
+json_t *ssh_report_apply(struct server *srv, int64_t trial_id, const char *event,
+    const json_t *o, int *status, char **error);
 
 #endif
