@@ -128,6 +128,8 @@ conn_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct server_conn *c = arg;
 
+	/* Once only, even if libevent were to call it again for this connection. */
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
 	server_pending_forget(c->srv, evcon);
 	conn_release(c);
 }
