@@ -32,7 +32,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +47,12 @@
 #include "spotsweep/server-impl.h"
 #include "spotsweep/server-pools.h"
 #include "spotsweep/server-slurm.h"
+#include "spotsweep/spawn.h"
 #include "spotsweep/store-impl.h"
 #include "spotsweep/trial.h"
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
-extern char **environ;
 
 /* The most output kept from one command (squeue of many jobs is ~40 bytes a job). */
 #define CMD_OUTPUT_MAX	(4 * 1024 * 1024)
@@ -328,43 +327,13 @@ slurm_parse_status(const char *line, struct slurm_status *st)
 
 /* ---- children ---- */
 
-/* Starts argv with /dev/null as stdin and pipes for stdout and stderr, in its own process
- * group (a Ctrl-C meant for `run` must not reach it) with default signal handling. */
+/* Starts argv with /dev/null as stdin and pipes for stdout and stderr. */
 static pid_t
 spawn_cmd(char *const argv[], int out_fd, int err_fd, char **cause)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, dflt;
-	pid_t pid = -1;
-	int rc;
+	const int fds[3] = { -1, out_fd, err_fd };
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-	posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigemptyset(&dflt);
-	sigaddset(&dflt, SIGPIPE);
-	sigaddset(&dflt, SIGCHLD);
-	sigaddset(&dflt, SIGINT);
-	sigaddset(&dflt, SIGTERM);
-	sigaddset(&dflt, SIGHUP);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dflt);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-	    POSIX_SPAWN_SETPGROUP);
-	rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc != 0) {
-		*cause = xasprintf("cannot run %s: %s", argv[0], strerror(rc));
-		return -1;
-	}
-	return pid;
+	return spawn_child(argv, fds, cause);
 }
 
 static void child_maybe_done(struct slurm_child *c);

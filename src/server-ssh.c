@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +34,11 @@
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
 #include "spotsweep/server-ssh.h"
+#include "spotsweep/spawn.h"
 #include "spotsweep/trial.h"
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
-extern char **environ;
 
 /* The longest stderr line kept as a host's last error. */
 #define LAST_ERROR_MAX	300
@@ -223,45 +222,6 @@ ssh_host_backoff(unsigned failures)
 	for (i = 1; i < failures && d < SSH_BACKOFF_MAX_S; i++)
 		d *= 2;
 	return d < SSH_BACKOFF_MAX_S ? d : SSH_BACKOFF_MAX_S;
-}
-
-/* Starts ssh with the three pipes' child ends as its stdin, stdout and stderr, in its own
- * process group (a Ctrl-C meant for `run` must not cut the sessions before the dispatcher
- * closes them) and with default signal handling. */
-static pid_t
-spawn_ssh(char *const argv[], const int child_fds[3], char **cause)
-{
-	posix_spawn_file_actions_t	fa;
-	posix_spawnattr_t		at;
-	sigset_t			none, dflt;
-	pid_t				pid = -1;
-	int				rc, i;
-
-	posix_spawn_file_actions_init(&fa);
-	for (i = 0; i < 3; i++)
-		posix_spawn_file_actions_adddup2(&fa, child_fds[i], i);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigemptyset(&dflt);
-	sigaddset(&dflt, SIGPIPE);
-	sigaddset(&dflt, SIGCHLD);
-	sigaddset(&dflt, SIGINT);
-	sigaddset(&dflt, SIGTERM);
-	sigaddset(&dflt, SIGHUP);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &dflt);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-	    POSIX_SPAWN_SETPGROUP);
-	rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc != 0) {
-		*cause = xasprintf("cannot run %s: %s", argv[0], strerror(rc));
-		return -1;
-	}
-	return pid;
 }
 
 /* Writes a host's state to its worker row (inside the group commit). */
@@ -840,7 +800,7 @@ session_start(struct ssh_host *h)
 	child[0] = pin[0];
 	child[1] = pout[1];
 	child[2] = perr[1];
-	s->pid = spawn_ssh(argv, child, &cause);
+	s->pid = spawn_child(argv, child, &cause);
 	ssh_argv_free(argv);
 	if (s->pid < 0) {
 		spawn_failed = true;
@@ -1233,7 +1193,7 @@ stop_masters(struct ssh_dispatch *d)
 			continue;
 		argv = ctl_exit_argv(h);
 		fds[0] = fds[1] = fds[2] = devnull;
-		pids[i] = spawn_ssh(argv, fds, &cause);
+		pids[i] = spawn_child(argv, fds, &cause);
 		if (pids[i] < 0) {
 			log_warn("ssh %s: %s", h->name, cause);
 			free(cause);
