@@ -34,7 +34,7 @@ FUZZ_SRCS   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps test unit integration sanitize bench demo install clean fuzz fuzz-deps \
+.PHONY: all deps bench-deps test unit integration sanitize bench demo install clean fuzz fuzz-deps \
 	fuzz-targets valgrind
 
 all: $(BIN)/spotsweep $(BIN)/spotsweep-agent
@@ -92,7 +92,14 @@ sanitize: deps
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" unit integration
 
-bench: deps
+# The benchmarks compare with Optuna (Debian's, for /usr/bin/python3), installed only here.
+bench-deps: deps
+	@/usr/bin/python3 -c 'import optuna, pandas' 2>/dev/null || { \
+	  echo "make bench-deps: installing python3-optuna python3-pandas"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    python3-optuna python3-pandas >/dev/null; }
+
+bench: bench-deps
 	$(MAKE) all $(BENCH_BINS)
 	@BIN=$(abspath $(BIN)) BENCH=$(abspath $(BUILD)/bench) tests/bench/run-all.sh
 
