@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "spotsweep/agent-signal.h"
 #include "spotsweep/agent-http.h"
 #include "spotsweep/agent-loop.h"
 #include "spotsweep/agent-notice.h"
@@ -72,54 +73,6 @@ struct agent {
 	bool			 done;
 	int			 exit_code;
 };
-
-static volatile sig_atomic_t	got_signal;	/* the last of SIGTERM, SIGINT, SIGHUP */
-static volatile sig_atomic_t	signal_count;
-static int			selfpipe[2] = { -1, -1 };
-
-static void
-on_signal(int sig)
-{
-	int	saved = errno;
-
-	if (sig != SIGCHLD) {
-		got_signal = sig;
-		signal_count++;
-	}
-	if (selfpipe[1] >= 0)
-		(void)!write(selfpipe[1], "", 1);
-	errno = saved;
-}
-
-static int
-setup_signals(char **cause)
-{
-	struct sigaction	sa;
-	int			i, sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
-
-	if (pipe2(selfpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-		*cause = xasprintf("cannot create a pipe: %s", strerror(errno));
-		return -1;
-	}
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	sigemptyset(&sa.sa_mask);
-	for (i = 0; i < 4; i++)
-		sigaction(sigs[i], &sa, NULL);
-	return 0;
-}
-
-static void
-drain_selfpipe(void)
-{
-	char	buf[64];
-
-	while (read(selfpipe[0], buf, sizeof buf) > 0)
-		;
-}
 
 static size_t
 count_busy(const struct agent *a)
@@ -189,18 +142,18 @@ handle_signals(struct agent *a, double now)
 	struct agent_trial	*t;
 	char			*reason;
 
-	if (signal_count == seen)
+	if (agent_signal_count == seen)
 		return;
-	seen = signal_count;
+	seen = agent_signal_count;
 	if (!a->preempting) {
-		reason = xasprintf("agent received %s", signal_name(got_signal));
+		reason = xasprintf("agent received %s", signal_name(agent_got_signal));
 		start_preemption(a, reason, 0, now);
 		free(reason);
 		return;
 	}
 	if (count_busy(a) == 0)
 		return;
-	log_warn("%s again: killing the trials now", signal_name(got_signal));
+	log_warn("%s again: killing the trials now", signal_name(agent_got_signal));
 	for (t = a->trials; t != NULL; t = t->next)
 		agent_trial_stop(t, AGENT_STOP_PREEMPT, 0, a->preempt_reason, now);
 }
@@ -586,7 +539,7 @@ wait_events(struct agent *a, int timeout_ms)
 	for (t = a->trials; t != NULL; t = t->next)
 		cap++;
 	fds = xcalloc(cap, sizeof *fds);
-	fds[0].fd = selfpipe[0];
+	fds[0].fd = agent_signals_fd();
 	fds[0].events = CURL_WAIT_POLLIN;
 	for (t = a->trials; t != NULL; t = t->next) {
 		if (t->out_fd < 0)
@@ -635,7 +588,7 @@ agent_run(const struct agent_config *cfg)
 	a.lease_backoff = (struct agent_backoff){ 0.5, 30, 0 };
 	a.pause_s = AGENT_PAUSE_MIN_S;
 	a.rctx.grace_s = cfg->grace_s;
-	if (setup_signals(&cause) != 0 ||
+	if (agent_signals_setup(&cause) != 0 ||
 	    (a.http = agent_http_create(cfg->server_url, cfg->token, &cause)) == NULL) {
 		log_error("%s", cause);
 		free(cause);
@@ -649,7 +602,7 @@ agent_run(const struct agent_config *cfg)
 
 	while (!a.done) {
 		now = now_mono();
-		drain_selfpipe();
+		agent_signals_drain();
 		handle_signals(&a, now);
 		check_notice_file(&a, now);
 		poll_notice_url(&a, now);

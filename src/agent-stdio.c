@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "spotsweep/agent-signal.h"
 #include "spotsweep/agent-http.h"
 #include "spotsweep/agent-loop.h"
 #include "spotsweep/agent-notice.h"
@@ -84,56 +85,6 @@ struct stdio_agent {
 	double			 notice_at;
 	double			 notice_file_at;
 };
-
-static volatile sig_atomic_t	got_signal;
-static volatile sig_atomic_t	signal_count;
-static int			selfpipe[2] = { -1, -1 };
-
-static void
-on_signal(int sig)
-{
-	int	saved = errno;
-
-	if (sig != SIGCHLD) {
-		got_signal = sig;
-		signal_count++;
-	}
-	if (selfpipe[1] >= 0)
-		(void)!write(selfpipe[1], "", 1);
-	errno = saved;
-}
-
-static int
-setup_signals(char **cause)
-{
-	struct sigaction	sa;
-	int			i, sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
-
-	if (pipe2(selfpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-		*cause = xasprintf("cannot create a pipe: %s", strerror(errno));
-		return -1;
-	}
-	memset(&sa, 0, sizeof sa);
-	/* A vanished reader must show up as EPIPE, not kill the agent before it stops the
-	 * trial. */
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	sigemptyset(&sa.sa_mask);
-	for (i = 0; i < 4; i++)
-		sigaction(sigs[i], &sa, NULL);
-	return 0;
-}
-
-static void
-drain_selfpipe(void)
-{
-	char	buf[64];
-
-	while (read(selfpipe[0], buf, sizeof buf) > 0)
-		;
-}
 
 /* Starts the preemption sequence (the first reason wins; a later deadline may only bring the
  * SIGKILL closer). deadline is epoch seconds, 0 = none. */
@@ -513,12 +464,12 @@ handle_signals(struct stdio_agent *a, double now)
 	static sig_atomic_t	 seen;
 	char			*reason;
 
-	if (signal_count == seen)
+	if (agent_signal_count == seen)
 		return;
-	seen = signal_count;
+	seen = agent_signal_count;
 	if (!a->preempting) {
-		reason = xasprintf("agent received %s", got_signal == SIGINT ? "SIGINT" :
-		    got_signal == SIGHUP ? "SIGHUP" : "SIGTERM");
+		reason = xasprintf("agent received %s", agent_got_signal == SIGINT ? "SIGINT" :
+		    agent_got_signal == SIGHUP ? "SIGHUP" : "SIGTERM");
 		preempt(a, reason, 0, now);
 		free(reason);
 		return;
@@ -616,7 +567,7 @@ wait_events(struct stdio_agent *a, double next, double now)
 		until = next;
 	ms = until <= now ? 0 : (int)((until - now) * 1000) + 1;
 	memset(fds, 0, sizeof fds);
-	fds[n].fd = selfpipe[0];
+	fds[n].fd = agent_signals_fd();
 	fds[n++].events = CURL_WAIT_POLLIN;
 	if (!a->in_eof) {
 		fds[n].fd = STDIN_FILENO;
@@ -672,7 +623,7 @@ read_lease(struct stdio_agent *a, char **cause)
 			    AGENT_STDIO_MAX_LINE);
 			return NULL;
 		}
-		if (signal_count > 0) {
+		if (agent_signal_count > 0) {
 			*cause = xstrdup("signalled before a trial arrived");
 			return NULL;
 		}
@@ -740,7 +691,7 @@ loop(struct stdio_agent *a)
 	tg = a->cfg->grace_s < AGENT_TIMEOUT_GRACE_S ? a->cfg->grace_s : AGENT_TIMEOUT_GRACE_S;
 	for (;;) {
 		now = now_mono();
-		drain_selfpipe();
+		agent_signals_drain();
 		handle_signals(a, now);
 		check_notice_file(a, now);
 		poll_notice_url(a, now);
@@ -793,7 +744,7 @@ agent_stdio_run(const struct agent_stdio_config *cfg)
 
 	memset(&a, 0, sizeof a);
 	a.cfg = cfg;
-	if (setup_signals(&cause) != 0)
+	if (agent_signals_setup(&cause) != 0)
 		goto fail;
 	if (cfg->notice_url != NULL && (a.http = agent_http_create("", NULL, &cause)) == NULL)
 		goto fail;
