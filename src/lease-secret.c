@@ -1,5 +1,5 @@
-/* Lease secrets (see lease-secret.h): made from getrandom(2), stored in attempts.lease_secret,
- * compared in constant time so that a wrong guess learns nothing from the answer's timing. */
+/* Lease secrets (see lease-secret.h): made from getrandom(2), stored in attempts.lease_secret
+ * by the lease (trial.c), compared in constant time so that a wrong guess learns nothing from the answer's timing. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,30 +38,17 @@ lease_secret_new(char out[LEASE_SECRET_LEN + 1], char **cause)
 	return 0;
 }
 
-int
-lease_secret_record(struct store *st, int64_t trial_id, int64_t attempt, const char *secret,
-    char **cause)
+bool
+lease_secret_equal(const char *want, const char *got)
 {
-	sqlite3_stmt *stmt;
+	size_t lw, lg, i;
+	unsigned char diff;
 
-	stmt = store_stmt(st, "UPDATE attempts SET lease_secret = ?3 WHERE trial_id = ?1"
-	    " AND attempt = ?2", cause);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, trial_id);
-	sqlite3_bind_int64(stmt, 2, attempt);
-	store_bind_text(stmt, 3, secret);
-	return store_step_done(st, stmt, "recording a lease secret", cause);
-}
-
-/* Constant-time equality of two NUL-terminated strings (the time depends on want's length
- * only). */
-static bool
-secret_equal(const char *want, const char *got)
-{
-	size_t lw = strlen(want), lg = strlen(got), i;
-	unsigned char diff = (unsigned char)(lw != lg);
-
+	if (want == NULL || got == NULL)
+		return false;
+	lw = strlen(want);
+	lg = strlen(got);
+	diff = (unsigned char)(lw != lg);
 	for (i = 0; i < lw; i++)
 		diff |= (unsigned char)(want[i] ^ (i < lg ? got[i] : 0));
 	return diff == 0;
@@ -89,7 +76,7 @@ lease_secret_check(struct store *st, int64_t trial_id, int64_t attempt, int64_t 
 	holder = sqlite3_column_int64(stmt, 0);
 	want = (const char *)sqlite3_column_text(stmt, 1);
 	/* An attempt without a secret was never handed out by a lease: nobody holds it. */
-	ok = want != NULL && secret != NULL && secret_equal(want, secret);
+	ok = lease_secret_equal(want, secret);
 	sqlite3_reset(stmt);
 	if (holder != worker_id) {
 		*cause = xasprintf("trial %lld attempt %lld is leased to another worker",

@@ -46,6 +46,7 @@ server_sweep_spec(struct server *srv, int64_t sweep_id, char **cause)
 	srv->sweeps = xreallocarray(srv->sweeps, srv->nsweeps + 1, sizeof *srv->sweeps);
 	srv->sweeps[srv->nsweeps].sweep_id = sweep_id;
 	srv->sweeps[srv->nsweeps].spec = s;
+	srv->sweeps[srv->nsweeps].lease_tail = NULL;
 	srv->nsweeps++;
 	return s;
 }
@@ -233,6 +234,14 @@ trial_rc_status(int64_t trial_id, int rc, char *cause, char **error)
 		*error = xstrdup(cause ? cause : "illegal transition");
 		status = 409;
 		break;
+	case TRIAL_EHOLDER:
+		*error = xasprintf("not this worker's lease: %s", cause ? cause : "");
+		status = 409;
+		break;
+	case TRIAL_ELIMIT:
+		*error = xasprintf("field \"metrics\": %s", cause ? cause : "too many names");
+		status = 413;
+		break;
 	default:
 		log_error("trial %lld: %s", (long long)trial_id, cause ? cause : "error");
 		*error = xstrdup("the store failed");
@@ -242,9 +251,25 @@ trial_rc_status(int64_t trial_id, int rc, char *cause, char **error)
 	return status;
 }
 
-/* Reads the fields every report carries ("attempt", "worker_id", "lease_secret") and checks
- * that they name the lease of the trial's attempt: 0, or the status (400, 409, 500) with
- * *error. */
+/* Reads the fields every report carries ("attempt", "worker_id", "lease_secret"): 0, or
+ * 400 with *error. */
+static int
+report_fields(const json_t *body, int64_t *attempt, int64_t *worker_id, const char **secret,
+    char **error)
+{
+	if (!field_int(body, "attempt", true, attempt, error) ||
+	    !field_int(body, "worker_id", true, worker_id, error) ||
+	    !field_str(body, "lease_secret", LEASE_SECRET_LEN, secret, error))
+		return 400;
+	if (*secret == NULL) {
+		*error = xstrdup("field \"lease_secret\": expected the lease's secret");
+		return 400;
+	}
+	return 0;
+}
+
+/* Reads the fields every report carries and checks that they name the lease of the
+ * trial's attempt: 0, or the status (400, 409, 500) with *error. */
 static int
 report_lease(struct server *srv, int64_t trial_id, const json_t *body, int64_t *attempt,
     int64_t *worker_id, char **error)
@@ -253,20 +278,11 @@ report_lease(struct server *srv, int64_t trial_id, const json_t *body, int64_t *
 	char *cause = NULL;
 	int rc;
 
-	if (!field_int(body, "attempt", true, attempt, error) ||
-	    !field_int(body, "worker_id", true, worker_id, error) ||
-	    !field_str(body, "lease_secret", LEASE_SECRET_LEN, &secret, error))
-		return 400;
-	if (secret == NULL) {
-		*error = xstrdup("field \"lease_secret\": expected the lease's secret");
-		return 400;
-	}
+	if ((rc = report_fields(body, attempt, worker_id, &secret, error)) != 0)
+		return rc;
 	rc = lease_secret_check(srv->st, trial_id, *attempt, *worker_id, secret, &cause);
-	if (rc == TRIAL_ESTALE) {
-		*error = xasprintf("not this worker's lease: %s", cause);
-		free(cause);
-		return 409;
-	}
+	if (rc == TRIAL_ESTALE)
+		rc = TRIAL_EHOLDER;
 	rc = trial_rc_status(trial_id, rc, cause, error);
 	return rc == 200 ? 0 : rc;
 }
@@ -334,15 +350,67 @@ fail:
 	reply_error(ctx, 500, "the store failed");
 }
 
-/* Finds the worker's pool name (NULL when it has none); false with a reply when the worker
- * is unknown. */
+/* What the scheduler remembers of the workers it hears from, so that a lease or a report
+ * does not read the worker's pool (fixed at registration) or write its last_seen more than
+ * once a second: a direct-mapped cache by worker id, an evicted entry simply read again. */
+#define WORKER_CACHE_SIZE	1024	/* a power of two */
+#define WORKER_SEEN_EVERY_S	1.0
+
+struct worker_cache_entry {
+	int64_t	 worker_id;	/* 0: empty */
+	bool	 known;		/* pool read from the store */
+	char	*pool;		/* NULL: no pool */
+	double	 written;	/* last_seen last written, 0: never */
+};
+
+struct worker_cache {
+	struct worker_cache_entry e[WORKER_CACHE_SIZE];
+};
+
+static struct worker_cache_entry *
+worker_entry(struct server *srv, int64_t worker_id)
+{
+	struct worker_cache_entry *e;
+
+	if (srv->workers_seen == NULL)
+		srv->workers_seen = xcalloc(1, sizeof *srv->workers_seen);
+	e = &srv->workers_seen->e[(uint64_t)worker_id & (WORKER_CACHE_SIZE - 1)];
+	if (e->worker_id != worker_id) {
+		free(e->pool);
+		memset(e, 0, sizeof *e);
+		e->worker_id = worker_id;
+	}
+	return e;
+}
+
+void
+server_api_free(struct server *srv)
+{
+	size_t i;
+
+	if (srv->workers_seen == NULL)
+		return;
+	for (i = 0; i < WORKER_CACHE_SIZE; i++)
+		free(srv->workers_seen->e[i].pool);
+	free(srv->workers_seen);
+	srv->workers_seen = NULL;
+}
+
+/* Finds the worker's pool name (NULL when it has none; the cache's, not to be freed);
+ * false with a reply when the worker is unknown. */
 static bool
-lease_worker(struct req_ctx *ctx, int64_t worker_id, char **pool_name)
+lease_worker(struct req_ctx *ctx, int64_t worker_id, const char **pool_name)
 {
 	struct server *srv = ctx->srv;
+	struct worker_cache_entry *e;
 	sqlite3_stmt *stmt;
 	char *cause = NULL;
 
+	e = worker_entry(srv, worker_id);
+	if (e->known) {
+		*pool_name = e->pool;
+		return true;
+	}
 	stmt = store_stmt(srv->st, "SELECT pool FROM workers WHERE id = ?", &cause);
 	if (stmt == NULL) {
 		log_error("%s", cause);
@@ -356,29 +424,55 @@ lease_worker(struct req_ctx *ctx, int64_t worker_id, char **pool_name)
 		reply_error(ctx, 404, "unknown worker %lld (register first)", (long long)worker_id);
 		return false;
 	}
-	*pool_name = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? NULL :
+	e->pool = sqlite3_column_type(stmt, 0) == SQLITE_NULL ? NULL :
 	    xstrdup((const char *)sqlite3_column_text(stmt, 0));
+	e->known = true;
 	sqlite3_reset(stmt);
+	*pool_name = e->pool;
 	return true;
 }
 
-/* Notes that the worker was heard from; an unknown id is not an error for a report. */
+/* Notes that the worker was heard from; an unknown id is not an error for a report. The
+ * write is skipped within a second of the last one: last_seen only has to tell live workers
+ * from gone ones, and its readers look minutes back. */
 static void
 touch_worker(struct server *srv, int64_t worker_id)
 {
+	struct worker_cache_entry *e;
 	char *cause = NULL;
+	double now;
 
-	if (worker_id > 0 && store_worker_seen(srv->st, worker_id, now_wall(), &cause) != 0)
+	if (worker_id <= 0)
+		return;
+	now = now_wall();
+	e = worker_entry(srv, worker_id);
+	if (e->written > 0 && now - e->written < WORKER_SEEN_EVERY_S && now >= e->written)
+		return;
+	if (store_worker_seen(srv->st, worker_id, now, &cause) != 0) {
 		free(cause);
+		return;
+	}
+	e->written = now;
 }
 
-static json_t *
-lease_json(struct server *srv, const struct lease *l, const struct spec *s)
+/* The members of a sweep's lease document that do not change from lease to lease, as JSON
+ * text without the braces, made once per sweep. */
+static const char *
+lease_tail(struct server *srv, int64_t sweep_id, const struct spec *s)
 {
-	json_t *doc, *metrics, *fatal, *ckpts;
-	json_error_t jerr;
-	size_t i;
+	struct sweep_cache_entry *e = NULL;
+	json_t *doc, *metrics, *fatal;
+	char *text;
+	size_t i, n;
 
+	for (i = 0; i < srv->nsweeps; i++) {
+		if (srv->sweeps[i].sweep_id == sweep_id) {
+			e = &srv->sweeps[i];
+			break;
+		}
+	}
+	if (e != NULL && e->lease_tail != NULL)
+		return e->lease_tail;
 	metrics = json_object();
 	for (i = 0; i < s->nmetrics; i++)
 		json_object_set_new(metrics, s->metrics[i].name, s->metrics[i].pattern ?
@@ -386,41 +480,72 @@ lease_json(struct server *srv, const struct lease *l, const struct spec *s)
 	fatal = json_array();
 	for (i = 0; i < s->nfatal; i++)
 		json_array_append_new(fatal, json_string(s->fatal_patterns[i]));
-	ckpts = l->checkpoints ? json_loads(l->checkpoints, 0, &jerr) : NULL;
-	if (!json_is_array(ckpts)) {
-		json_decref(ckpts);
-		ckpts = json_array();
-	}
-	while (json_array_size(ckpts) > MAX_LEASE_CHECKPOINTS)
-		json_array_remove(ckpts, json_array_size(ckpts) - 1);
-	doc = json_pack("{s:I,s:I,s:I,s:s,s:o,s:{s:s?,s:s?,s:s},s:o,s:o,s:I,s:I,s:s,s:o,s:f,s:f}",
-	    "sweep_id", (json_int_t)l->sweep_id,
-	    "trial_id", (json_int_t)l->trial_id,
-	    "attempt", (json_int_t)l->attempt,
+	doc = json_pack("{s:s,s:{s:s?,s:s?,s:s},s:o,s:o,s:I,s:I,s:f,s:f,s:b}",
 	    "command", s->command,
-	    "params", json_loads(l->params, 0, &jerr),
 	    "metric", "name", s->objective.name, "pattern", s->objective.pattern,
 	    "goal", s->minimize ? "minimize" : "maximize",
 	    "metrics", metrics,
 	    "fatal_patterns", fatal,
 	    "checkpoint_keep", (json_int_t)s->checkpoint_keep,
 	    "timeout_s", (json_int_t)s->timeout_s,
-	    "resume_from", l->resume_from ? l->resume_from : "",
-	    "checkpoints", ckpts,
 	    "lease_timeout_s", srv->lease_timeout_s,
-	    "heartbeat_s", srv->lease_timeout_s / 3);
+	    "heartbeat_s", srv->lease_timeout_s / 3,
+	    "wandb_shim", s->wandb_shim);
 	/* W&B's program (for ${program}) and the wandb shim (agent-wandb.c) */
-	json_object_set_new(doc, "wandb_shim", json_boolean(s->wandb_shim));
-	if (s->program != NULL)
+	if (doc != NULL && s->program != NULL)
 		json_object_set_new(doc, "program", json_string(s->program));
-	return doc;
+	text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (text == NULL)
+		return NULL;
+	/* drop the braces: the lease puts its own members first */
+	n = strlen(text);
+	memmove(text, text + 1, n - 2);
+	text[n - 2] = '\0';
+	if (e == NULL)
+		return NULL;	/* server_sweep_spec caches every spec it returns */
+	e->lease_tail = text;
+	return text;
 }
 
-/* Leases a trial to a worker of pool pool_name (NULL: none), inside the caller's write:
- * the HTTP lease and the SSH dispatcher both come here. 1 with *doc, the lease document
- * (docs/http-api.md), 0 when there is no work, -1 with *cause. */
+/* Writes the lease document of docs/http-api.md (trimming l's checkpoint list to what a
+ * lease may carry). */
+static char *
+lease_text(struct server *srv, struct lease *l, const struct spec *s, const char *secret)
+{
+	struct buf b = { 0 };
+	json_t *ckpts;
+	const char *tail;
+	json_error_t jerr;
+
+	if ((tail = lease_tail(srv, l->sweep_id, s)) == NULL)
+		return NULL;
+	buf_printf(&b, "{\"sweep_id\":%lld,\"trial_id\":%lld,\"attempt\":%lld,\"params\":",
+	    (long long)l->sweep_id, (long long)l->trial_id, (long long)l->attempt);
+	/* params: JSON the store holds as expand.c wrote it */
+	buf_adds(&b, l->params);
+	buf_adds(&b, ",\"resume_from\":");
+	json_add_string(&b, l->resume_from != NULL ? l->resume_from : "");
+	buf_adds(&b, ",\"checkpoints\":");
+	ckpts = l->checkpoints ? json_loads(l->checkpoints, 0, &jerr) : NULL;
+	if (json_is_array(ckpts) && json_array_size(ckpts) > MAX_LEASE_CHECKPOINTS) {
+		while (json_array_size(ckpts) > MAX_LEASE_CHECKPOINTS)
+			json_array_remove(ckpts, json_array_size(ckpts) - 1);
+		free(l->checkpoints);
+		l->checkpoints = json_dumps(ckpts, JSON_COMPACT);
+	}
+	buf_adds(&b, json_is_array(ckpts) && l->checkpoints != NULL ? l->checkpoints : "[]");
+	json_decref(ckpts);
+	buf_adds(&b, ",\"lease_secret\":");
+	json_add_string(&b, secret);
+	buf_addc(&b, ',');
+	buf_adds(&b, tail);
+	buf_addc(&b, '}');
+	return buf_steal(&b);
+}
+
 int
-server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_t **doc,
+server_lease_text(struct server *srv, int64_t worker_id, const char *pool_name, char **body,
     char **cause)
 {
 	struct lease_request lr;
@@ -430,7 +555,7 @@ server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_
 	char *why = NULL, secret[LEASE_SECRET_LEN + 1];
 	int rc;
 
-	*doc = NULL;
+	*body = NULL;
 	memset(&lr, 0, sizeof lr);
 	lr.worker_id = worker_id;
 	lr.pool = pool_name;
@@ -445,6 +570,9 @@ server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_
 	/* The pool's current price, and the rules' filter. */
 	server_pools_lease(srv, p, &lr);
 	server_search_lease(srv, lr.now);
+	if (lease_secret_new(secret, cause) != 0)
+		return -1;
+	lr.lease_secret = secret;
 	rc = trial_lease(srv->st, &lr, &l, cause);
 	if (rc <= 0)
 		return rc < 0 ? -1 : 0;
@@ -455,16 +583,38 @@ server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_
 		lease_clear(&l);
 		return -1;
 	}
-	if (lease_secret_new(secret, cause) != 0 ||
-	    lease_secret_record(srv->st, l.trial_id, l.attempt, secret, cause) != 0) {
+	if ((*body = lease_text(srv, &l, s, secret)) == NULL) {
+		*cause = xasprintf("sweep %lld: the lease could not be encoded",
+		    (long long)l.sweep_id);
 		lease_clear(&l);
 		return -1;
 	}
-	*doc = lease_json(srv, &l, s);
-	json_object_set_new(*doc, "lease_secret", json_string(secret));
 	log_debug("leased trial %lld attempt %lld to worker %lld", (long long)l.trial_id,
 	    (long long)l.attempt, (long long)worker_id);
 	lease_clear(&l);
+	return 1;
+}
+
+/* Leases a trial to a worker of pool pool_name (NULL: none), inside the caller's write:
+ * the HTTP lease and the SSH dispatcher both come here. 1 with *doc, the lease document
+ * (docs/http-api.md), 0 when there is no work, -1 with *cause. */
+int
+server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_t **doc,
+    char **cause)
+{
+	json_error_t jerr;
+	char *body;
+	int rc;
+
+	*doc = NULL;
+	if ((rc = server_lease_text(srv, worker_id, pool_name, &body, cause)) != 1)
+		return rc;
+	*doc = json_loads(body, 0, &jerr);
+	free(body);
+	if (*doc == NULL) {
+		*cause = xasprintf("a lease document did not parse: %s", jerr.text);
+		return -1;
+	}
 	return 1;
 }
 
@@ -472,9 +622,9 @@ void
 api_lease(struct req_ctx *ctx)
 {
 	struct server *srv = ctx->srv;
-	char *pool_name = NULL, *cause = NULL;
+	const char *pool_name = NULL;
+	char *cause = NULL, *body;
 	int64_t worker_id;
-	json_t *doc;
 	int rc;
 
 	if (!body_int(ctx, "worker_id", true, &worker_id))
@@ -486,7 +636,7 @@ api_lease(struct req_ctx *ctx)
 	if (!lease_worker(ctx, worker_id, &pool_name))
 		return;
 	touch_worker(srv, worker_id);
-	rc = server_lease(srv, worker_id, pool_name, &doc, &cause);
+	rc = server_lease_text(srv, worker_id, pool_name, &body, &cause);
 	if (rc < 0) {
 		log_error("lease: %s", cause);
 		free(cause);
@@ -494,8 +644,7 @@ api_lease(struct req_ctx *ctx)
 	} else if (rc == 0)
 		reply_empty(ctx, 204);
 	else
-		reply_json(ctx, 200, doc);
-	free(pool_name);
+		reply_json_text(ctx, 200, body);
 }
 
 /* Applies a heartbeat report (the body of POST /v1/trials/ID/heartbeat). */
@@ -526,7 +675,7 @@ server_apply_heartbeat(struct server *srv, int64_t trial_id, const json_t *body,
 		return status;
 	touch_worker(srv, worker_id);
 	if (n > 0 && !cancel)
-		cancel = server_search_report(srv, trial_id, false);
+		cancel = server_search_report(srv, trial_id, 0, false);
 	*answer = json_pack("{s:b,s:b}", "ok", 1, "cancel", cancel);
 	return 200;
 }
@@ -587,15 +736,16 @@ server_apply_finish(struct server *srv, int64_t trial_id, const json_t *body,
 {
 	struct finish_report r;
 	struct metric_point *pts;
-	const char *outcome, *reason, *fatal, *log_tail;
-	int64_t attempt, exit_code = -1, worker_id = 0;
+	const char *outcome, *reason, *fatal, *log_tail, *secret;
+	int64_t attempt, exit_code = -1, worker_id = 0, sweep_id = 0;
 	enum trial_state next;
 	char *cause = NULL;
 	size_t n;
 	int rc, status;
 
 	*answer = NULL;
-	if ((status = report_lease(srv, trial_id, body, &attempt, &worker_id, error)) != 0)
+	/* the holder and the metric names are checked by trial_finish, on the row it reads */
+	if ((status = report_fields(body, &attempt, &worker_id, &secret, error)) != 0)
 		return status;
 	if (!field_int(body, "exit_code", false, &exit_code, error) ||
 	    !field_str(body, "outcome", 32, &outcome, error) ||
@@ -616,10 +766,6 @@ server_apply_finish(struct server *srv, int64_t trial_id, const json_t *body,
 	}
 	if ((status = field_points(body, &pts, &n, error)) != 0)
 		return status;
-	if ((status = check_metric_names(srv, trial_id, pts, n, error)) != 0) {
-		free(pts);
-		return status;
-	}
 	r.exit_code = (int)exit_code;
 	r.reason = reason;
 	r.fatal_match = fatal;
@@ -627,12 +773,16 @@ server_apply_finish(struct server *srv, int64_t trial_id, const json_t *body,
 	r.pts = pts;
 	r.npts = n;
 	r.now = now_wall();
+	r.worker_id = worker_id;
+	r.lease_secret = secret;
+	r.max_metric_names = MAX_METRICS_PER_TRIAL;
+	r.sweep_id = &sweep_id;
 	rc = trial_finish(srv->st, trial_id, attempt, &r, &next, &cause);
 	free(pts);
 	if ((status = trial_rc_status(trial_id, rc, cause, error)) != 200)
 		return status;
 	touch_worker(srv, worker_id);
-	server_search_report(srv, trial_id, true);
+	server_search_report(srv, trial_id, sweep_id, true);
 	log_info("trial %lld attempt %lld %s -> %s%s%s", (long long)trial_id,
 	    (long long)attempt, outcome, trial_state_name(next), reason ? ": " : "",
 	    reason ? reason : "");

@@ -72,15 +72,14 @@ trial_sweep(struct server *srv, int64_t trial_id)
 }
 
 bool
-server_search_report(struct server *srv, int64_t trial_id, bool finished)
+server_search_report(struct server *srv, int64_t trial_id, int64_t sweep_id, bool finished)
 {
 	const struct spec *s;
 	char *cause = NULL;
-	int64_t sweep_id;
 	bool pruned = false;
 	int promoted = 0;
 
-	if ((sweep_id = trial_sweep(srv, trial_id)) == 0)
+	if (sweep_id == 0 && (sweep_id = trial_sweep(srv, trial_id)) == 0)
 		return false;
 	if ((s = server_sweep_spec(srv, sweep_id, &cause)) == NULL) {
 		log_error("sweep %lld: %s", (long long)sweep_id, cause);

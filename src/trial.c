@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "spotsweep/lease-secret.h"
 #include "spotsweep/rules.h"
 #include "spotsweep/store-impl.h"
 #include "spotsweep/trial.h"
@@ -64,7 +65,11 @@ static const bool legal[TRIAL_STATE_MAX][TRIAL_STATE_MAX] = {
 	},
 };
 
-/* What the operations need to know about a trial and its sweep. */
+/* What the operations need to know about a trial, its sweep and its current attempt, and
+ * what they change in the trial's row. An operation changes the row in memory (counters,
+ * not_before, and the additive "row" deltas) and write_row() writes it all in one UPDATE,
+ * together with the state change if there is one: one statement per operation rather than
+ * one per concern, which is most of what a lease or a finish costs. */
 struct trial_ctx {
 	int64_t			 id;
 	int64_t			 sweep_id;
@@ -72,14 +77,39 @@ struct trial_ctx {
 	int64_t			 attempts;
 	int64_t			 preemptions;
 	int64_t			 failures;
+	double			 not_before;
 	bool			 sweep_active;
 	bool			 sweep_cancelled;
+	bool			 sweep_has_target;
 	double			 deadline;	/* 0 = none */
 	int64_t			 max_failures;
 	int64_t			 max_preemptions;
 	int64_t			 checkpoint_keep;
 	char			*objective;	/* NULL when the spec has none */
 	char			*last_metrics;	/* NULL when none yet */
+
+	/* the row of attempt number `attempts` (none before the first lease) */
+	struct {
+		bool		 exists;
+		bool		 open;		/* outcome IS NULL */
+		int64_t		 worker_id;
+		char		*secret;
+		double		 started_at;
+		int64_t		 gpus;
+		double		 price;
+	} cur;
+
+	/* what write_row adds to the row besides state and counters */
+	struct {
+		bool		 lease;		/* started: started_at (if unset), last_pool */
+		double		 started_at;
+		const char	*pool;
+		double		 runtime_s, gpu_hours, cost_usd;
+		bool		 metrics;	/* last_metrics changed */
+		bool		 has_value;
+		double		 value;
+		int64_t		 step;		/* -1: none reported */
+	} row;
 };
 
 static void
@@ -87,7 +117,9 @@ ctx_clear(struct trial_ctx *c)
 {
 	free(c->objective);
 	free(c->last_metrics);
+	free(c->cur.secret);
 	memset(c, 0, sizeof *c);
+	c->row.step = -1;
 }
 
 const char *
@@ -156,7 +188,8 @@ lease_clear(struct lease *l)
 	memset(l, 0, sizeof *l);
 }
 
-/* Loads a trial with its sweep's budgets. TRIAL_ENOENT with cause when absent. */
+/* Loads a trial with its sweep's budgets and its current attempt. TRIAL_ENOENT with cause
+ * when absent. */
 static int
 load_trial(struct store *st, int64_t trial_id, struct trial_ctx *c, char **cause)
 {
@@ -165,9 +198,13 @@ load_trial(struct store *st, int64_t trial_id, struct trial_ctx *c, char **cause
 	int rc;
 
 	memset(c, 0, sizeof *c);
+	c->row.step = -1;
 	stmt = store_stmt(st, "SELECT t.sweep_id, t.state, t.attempts, t.preemptions, t.failures,"
 	    " s.state, s.deadline, s.max_failures, s.max_preemptions, s.checkpoint_keep,"
-	    " s.objective, t.last_metrics FROM trials t JOIN sweeps s ON s.id = t.sweep_id"
+	    " s.objective, t.last_metrics, t.not_before, s.target IS NOT NULL,"
+	    " a.id IS NOT NULL, a.outcome IS NULL, a.worker_id, a.lease_secret, a.started_at,"
+	    " a.gpus, a.price_per_hour FROM trials t JOIN sweeps s ON s.id = t.sweep_id"
+	    " LEFT JOIN attempts a ON a.trial_id = t.id AND a.attempt = t.attempts"
 	    " WHERE t.id = ?", cause);
 	if (stmt == NULL)
 		return TRIAL_ERROR;
@@ -199,6 +236,15 @@ load_trial(struct store *st, int64_t trial_id, struct trial_ctx *c, char **cause
 	c->checkpoint_keep = sqlite3_column_int64(stmt, 9);
 	c->objective = store_column_strdup(stmt, 10);
 	c->last_metrics = store_column_strdup(stmt, 11);
+	c->not_before = sqlite3_column_double(stmt, 12);
+	c->sweep_has_target = sqlite3_column_int(stmt, 13) != 0;
+	c->cur.exists = sqlite3_column_int(stmt, 14) != 0;
+	c->cur.open = c->cur.exists && sqlite3_column_int(stmt, 15) != 0;
+	c->cur.worker_id = sqlite3_column_int64(stmt, 16);
+	c->cur.secret = store_column_strdup(stmt, 17);
+	c->cur.started_at = sqlite3_column_double(stmt, 18);
+	c->cur.gpus = sqlite3_column_int64(stmt, 19);
+	c->cur.price = sqlite3_column_double(stmt, 20);
 	sqlite3_reset(stmt);
 	return TRIAL_OK;
 }
@@ -231,12 +277,14 @@ trial_sweep_settle(struct store *st, int64_t sweep_id, double now, char **cause)
 }
 
 /* Moves n trials of a sweep between counters, in the statement that also knows nothing of
- * the trials themselves: callers pair it with the trials UPDATE. */
+ * the trials themselves: callers pair it with the trials UPDATE. *busy (if non-NULL): the
+ * sweep's pending and running trials afterwards. */
 static int
 count_move(struct store *st, int64_t sweep_id, enum trial_state from, enum trial_state to,
-    int64_t n, char **cause)
+    int64_t n, int64_t *busy, char **cause)
 {
 	sqlite3_stmt *stmt;
+	int rc;
 
 	stmt = store_stmt(st, "UPDATE sweeps SET"
 	    " n_pending = n_pending + ?4 * ((?3 = 0) - (?2 = 0)),"
@@ -245,25 +293,97 @@ count_move(struct store *st, int64_t sweep_id, enum trial_state from, enum trial
 	    " n_pruned = n_pruned + ?4 * ((?3 = 3) - (?2 = 3)),"
 	    " n_abandoned = n_abandoned + ?4 * ((?3 = 4) - (?2 = 4)),"
 	    " n_cancelled = n_cancelled + ?4 * ((?3 = 5) - (?2 = 5))"
-	    " WHERE id = ?1", cause);
+	    " WHERE id = ?1 RETURNING n_pending + n_running", cause);
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, sweep_id);
 	sqlite3_bind_int(stmt, 2, (int)from);
 	sqlite3_bind_int(stmt, 3, (int)to);
 	sqlite3_bind_int64(stmt, 4, n);
-	return store_step_done(st, stmt, "counting trial states", cause);
+	/* RETURNING: the whole UPDATE happens on the first step */
+	if ((rc = store_step_row(st, stmt, "counting trial states", cause)) < 0)
+		return -1;
+	if (busy != NULL)
+		*busy = rc == 1 ? sqlite3_column_int64(stmt, 0) : 0;
+	sqlite3_reset(stmt);
+	return 0;
+}
+
+/* Writes the trial's row: its counters and not_before, the deltas in c->row, and, when
+ * change is set, the new state with reason and finished_at. The one UPDATE of a trial an
+ * operation makes. */
+static int
+write_row(struct store *st, struct trial_ctx *c, bool change, enum trial_state to,
+    const char *reason, double now, char **cause)
+{
+	sqlite3_stmt *stmt;
+
+	stmt = store_stmt(st, "UPDATE trials SET"
+	    " state = CASE WHEN ?5 THEN ?3 ELSE state END,"
+	    " reason = CASE WHEN ?5 THEN ?4 ELSE reason END,"
+	    " finished_at = CASE WHEN NOT ?5 THEN finished_at WHEN ?6 THEN ?7 ELSE NULL END,"
+	    " attempts = ?8, preemptions = ?9, failures = ?10, not_before = ?11,"
+	    " started_at = CASE WHEN ?12 THEN coalesce(started_at, ?13) ELSE started_at END,"
+	    " last_pool = CASE WHEN ?12 THEN ?14 ELSE last_pool END,"
+	    " runtime_s = runtime_s + ?15, gpu_hours = gpu_hours + ?16,"
+	    " cost_usd = cost_usd + ?17,"
+	    " last_metrics = CASE WHEN ?18 THEN ?19 ELSE last_metrics END,"
+	    " value = CASE WHEN ?20 THEN ?21 ELSE value END,"
+	    " step = CASE WHEN ?22 < 0 THEN step WHEN step IS NULL OR step < ?22 THEN ?22"
+	    " ELSE step END"
+	    " WHERE id = ?1 AND state = ?2", cause);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, c->id);
+	store_bind_text(stmt, 2, trial_state_name(c->state));
+	store_bind_text(stmt, 3, trial_state_name(to));
+	store_bind_text(stmt, 4, reason);
+	sqlite3_bind_int(stmt, 5, change);
+	sqlite3_bind_int(stmt, 6, trial_state_final(to));
+	sqlite3_bind_double(stmt, 7, now);
+	sqlite3_bind_int64(stmt, 8, c->attempts);
+	sqlite3_bind_int64(stmt, 9, c->preemptions);
+	sqlite3_bind_int64(stmt, 10, c->failures);
+	sqlite3_bind_double(stmt, 11, c->not_before);
+	sqlite3_bind_int(stmt, 12, c->row.lease);
+	sqlite3_bind_double(stmt, 13, c->row.started_at);
+	store_bind_text(stmt, 14, c->row.pool);
+	sqlite3_bind_double(stmt, 15, c->row.runtime_s);
+	sqlite3_bind_double(stmt, 16, c->row.gpu_hours);
+	sqlite3_bind_double(stmt, 17, c->row.cost_usd);
+	sqlite3_bind_int(stmt, 18, c->row.metrics);
+	store_bind_text(stmt, 19, c->last_metrics);
+	sqlite3_bind_int(stmt, 20, c->row.has_value);
+	sqlite3_bind_double(stmt, 21, c->row.value);
+	sqlite3_bind_int64(stmt, 22, c->row.step);
+	if (store_step_done(st, stmt, "writing a trial", cause) != 0)
+		return -1;
+	if (sqlite3_changes(store_db(st)) != 1) {
+		*cause = xasprintf("trial %lld changed state underneath", (long long)c->id);
+		return -1;
+	}
+	memset(&c->row, 0, sizeof c->row);
+	c->row.step = -1;
+	return 0;
+}
+
+/* Writes what an operation changed in the row when the state stays. */
+static int
+flush_row(struct store *st, struct trial_ctx *c, char **cause)
+{
+	return write_row(st, c, false, c->state, NULL, 0, cause) == 0 ? TRIAL_OK : TRIAL_ERROR;
 }
 
 /* The one place a trial's state changes: checks the table, writes state, reason and
- * finished_at, keeps the sweep's counters, logs the change, and finishes or reopens the
- * sweep. attempt goes into the event (0 = none). */
+ * finished_at with the rest of the row, keeps the sweep's counters, logs the change, and
+ * finishes or reopens the sweep. attempt goes into the event (0 = none). */
 static int
 set_state(struct store *st, struct trial_ctx *c, enum trial_state to, const char *reason,
     int64_t attempt, double now, char **cause)
 {
 	sqlite3_stmt *stmt;
 	struct buf detail = { 0 };
+	int64_t busy;
 	char kind[32];
 	int rc;
 
@@ -272,24 +392,9 @@ set_state(struct store *st, struct trial_ctx *c, enum trial_state to, const char
 		    trial_state_name(c->state), trial_state_name(to));
 		return TRIAL_EILLEGAL;
 	}
-	stmt = store_stmt(st, "UPDATE trials SET state = ?3, reason = ?4,"
-	    " finished_at = CASE WHEN ?5 THEN ?6 ELSE NULL END WHERE id = ?1 AND state = ?2",
-	    cause);
-	if (stmt == NULL)
+	if (write_row(st, c, true, to, reason, now, cause) != 0)
 		return TRIAL_ERROR;
-	sqlite3_bind_int64(stmt, 1, c->id);
-	store_bind_text(stmt, 2, trial_state_name(c->state));
-	store_bind_text(stmt, 3, trial_state_name(to));
-	store_bind_text(stmt, 4, reason);
-	sqlite3_bind_int(stmt, 5, trial_state_final(to));
-	sqlite3_bind_double(stmt, 6, now);
-	if (store_step_done(st, stmt, "changing a trial's state", cause) != 0)
-		return TRIAL_ERROR;
-	if (sqlite3_changes(store_db(st)) != 1) {
-		*cause = xasprintf("trial %lld changed state underneath", (long long)c->id);
-		return TRIAL_ERROR;
-	}
-	if (count_move(st, c->sweep_id, c->state, to, 1, cause) != 0)
+	if (count_move(st, c->sweep_id, c->state, to, 1, &busy, cause) != 0)
 		return TRIAL_ERROR;
 	buf_adds(&detail, "{\"from\":");
 	json_add_string(&detail, trial_state_name(c->state));
@@ -303,7 +408,9 @@ set_state(struct store *st, struct trial_ctx *c, enum trial_state to, const char
 	buf_free(&detail);
 	if (rc != 0)
 		return TRIAL_ERROR;
-	if (trial_state_final(to) && sweep_check_done(st, c->sweep_id, now, cause) != 0)
+	/* the sweep can only be done once nothing in it is pending or running */
+	if (trial_state_final(to) && busy == 0 &&
+	    sweep_check_done(st, c->sweep_id, now, cause) != 0)
 		return TRIAL_ERROR;
 	if (trial_state_final(c->state) && !trial_state_final(to)) {
 		/* A retried trial reopens a finished sweep. */
@@ -591,25 +698,25 @@ trial_lease(struct store *st, const struct lease_request *req, struct lease *l, 
 	l->preemptions = c.preemptions;
 	l->lease_expires = req->now + req->lease_timeout_s;
 	params = NULL;
+	c.attempts = l->attempt;
+	c.not_before = 0;
+	c.row.lease = true;
+	c.row.started_at = req->now;
+	c.row.pool = req->pool;
 	if ((rc = set_state(st, &c, TRIAL_RUNNING, NULL, l->attempt, req->now, cause)) != 0)
 		goto out;
 	rc = TRIAL_ERROR;
-	stmt = store_stmt(st, "UPDATE trials SET attempts = ?2, not_before = 0,"
-	    " started_at = coalesce(started_at, ?3), last_pool = ?4 WHERE id = ?1", cause);
-	if (stmt == NULL)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, c.id);
-	sqlite3_bind_int64(stmt, 2, l->attempt);
-	sqlite3_bind_double(stmt, 3, req->now);
-	store_bind_text(stmt, 4, req->pool);
-	if (store_step_done(st, stmt, "leasing a trial", cause) != 0)
-		goto out;
-	if (load_checkpoints(st, c.id, c.checkpoint_keep, &l->resume_from, &l->checkpoints,
-	    cause) != 0)
+	/* Checkpoints come from earlier attempts: a first attempt has none to resume. */
+	if (l->attempt == 1) {
+		l->resume_from = xstrdup("");
+		l->checkpoints = xstrdup("[]");
+	} else if (load_checkpoints(st, c.id, c.checkpoint_keep, &l->resume_from,
+	    &l->checkpoints, cause) != 0)
 		goto out;
 	stmt = store_stmt(st, "INSERT INTO attempts (trial_id, attempt, worker_id, pool,"
 	    " pool_class, price_per_hour, gpus, started_at, heartbeat_at, lease_expires,"
-	    " resumed_from) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)", cause);
+	    " resumed_from, lease_secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10,"
+	    " ?11)", cause);
 	if (stmt == NULL)
 		goto out;
 	sqlite3_bind_int64(stmt, 1, c.id);
@@ -622,6 +729,7 @@ trial_lease(struct store *st, const struct lease_request *req, struct lease *l, 
 	sqlite3_bind_double(stmt, 8, req->now);
 	sqlite3_bind_double(stmt, 9, l->lease_expires);
 	store_bind_text(stmt, 10, l->resume_from[0] != '\0' ? l->resume_from : NULL);
+	store_bind_text(stmt, 11, req->lease_secret);
 	if (store_step_done(st, stmt, "recording an attempt", cause) != 0)
 		goto out;
 	rc = 1;
@@ -640,27 +748,13 @@ static int
 check_current(struct store *st, int64_t trial_id, int64_t attempt, struct trial_ctx *c,
     char **cause)
 {
-	sqlite3_stmt *stmt;
 	int rc;
 
 	if ((rc = load_trial(st, trial_id, c, cause)) != TRIAL_OK)
 		return rc;
-	if (c->attempts != attempt || (c->state != TRIAL_RUNNING &&
-	    c->state != TRIAL_CANCELLED && c->state != TRIAL_PRUNED))
-		goto stale;
-	stmt = store_stmt(st, "SELECT 1 FROM attempts WHERE trial_id = ? AND attempt = ?"
-	    " AND outcome IS NULL", cause);
-	if (stmt == NULL)
-		return TRIAL_ERROR;
-	sqlite3_bind_int64(stmt, 1, trial_id);
-	sqlite3_bind_int64(stmt, 2, attempt);
-	rc = store_step_row(st, stmt, "reading an attempt", cause);
-	if (rc < 0)
-		return TRIAL_ERROR;
-	sqlite3_reset(stmt);
-	if (rc == 1)
+	if (c->attempts == attempt && c->cur.open && (c->state == TRIAL_RUNNING ||
+	    c->state == TRIAL_CANCELLED || c->state == TRIAL_PRUNED))
 		return TRIAL_OK;
-stale:
 	*cause = xasprintf("trial %lld attempt %lld is not current (the trial is %s at attempt"
 	    " %lld)", (long long)trial_id, (long long)attempt, trial_state_name(c->state),
 	    (long long)c->attempts);
@@ -707,28 +801,38 @@ metrics_text(json_t *o)
 	return buf_steal(&b);
 }
 
-/* Stores metric points of the current attempt (a repeated point replaces itself) and
- * updates the trial's last values: the objective's in trials.value, all in last_metrics. */
+/* Stores metric points of the current attempt (a repeated point replaces itself) and notes
+ * the trial's last values in c->row for write_row: the objective's in trials.value, all in
+ * last_metrics. TRIAL_ELIMIT, storing nothing, when the trial would have more than
+ * max_names distinct metric names (0: no limit). */
 static int
 store_metrics(struct store *st, struct trial_ctx *c, int64_t attempt,
-    const struct metric_point *pts, size_t npts, char **cause)
+    const struct metric_point *pts, size_t npts, size_t max_names, char **cause)
 {
 	sqlite3_stmt *stmt;
 	json_t *last;
-	char *text;
-	bool has_value = false;
-	double value = 0;
-	int64_t step = -1;
 	size_t i;
-	int rc;
 
 	if (npts == 0)
-		return 0;
+		return TRIAL_OK;
+	last = metrics_object(c->last_metrics);
+	for (i = 0; i < npts; i++) {
+		if (pts[i].name != NULL)
+			json_object_set_new(last, pts[i].name, isfinite(pts[i].value) ?
+			    json_real(pts[i].value) : json_null());
+	}
+	if (max_names > 0 && json_object_size(last) > max_names) {
+		*cause = xasprintf("trial %lld would have more than %zu distinct metric names",
+		    (long long)c->id, max_names);
+		json_decref(last);
+		return TRIAL_ELIMIT;
+	}
 	stmt = store_stmt(st, "INSERT OR REPLACE INTO metrics (trial_id, attempt, name, step,"
 	    " value, at) VALUES (?, ?, ?, ?, ?, ?)", cause);
-	if (stmt == NULL)
-		return -1;
-	last = metrics_object(c->last_metrics);
+	if (stmt == NULL) {
+		json_decref(last);
+		return TRIAL_ERROR;
+	}
 	for (i = 0; i < npts; i++) {
 		const struct metric_point *p = &pts[i];
 
@@ -742,36 +846,21 @@ store_metrics(struct store *st, struct trial_ctx *c, int64_t attempt,
 		sqlite3_bind_double(stmt, 6, p->at);
 		if (store_step_done(st, stmt, "storing a metric", cause) != 0) {
 			json_decref(last);
-			return -1;
+			return TRIAL_ERROR;
 		}
-		json_object_set_new(last, p->name, isfinite(p->value) ?
-		    json_real(p->value) : json_null());
 		if (c->objective != NULL && strcmp(p->name, c->objective) == 0) {
-			has_value = isfinite(p->value);
-			value = p->value;
+			c->row.has_value = isfinite(p->value);
+			c->row.value = p->value;
 		}
-		if (p->step > step)
-			step = p->step;
+		/* step: the furthest any attempt got, what early stopping judges and saves */
+		if (p->step > c->row.step)
+			c->row.step = p->step;
 	}
-	text = metrics_text(last);
-	json_decref(last);
-	/* step: the furthest any attempt got, what early stopping judges and saves */
-	stmt = store_stmt(st, "UPDATE trials SET last_metrics = ?2,"
-	    " value = CASE WHEN ?3 THEN ?4 ELSE value END, step = CASE WHEN ?5 < 0 THEN step"
-	    " WHEN step IS NULL OR step < ?5 THEN ?5 ELSE step END WHERE id = ?1", cause);
-	if (stmt == NULL) {
-		free(text);
-		return -1;
-	}
-	sqlite3_bind_int64(stmt, 1, c->id);
-	store_bind_text(stmt, 2, text);
-	sqlite3_bind_int(stmt, 3, has_value);
-	sqlite3_bind_double(stmt, 4, value);
-	sqlite3_bind_int64(stmt, 5, step);
-	rc = store_step_done(st, stmt, "storing last metrics", cause);
 	free(c->last_metrics);
-	c->last_metrics = text;
-	return rc;
+	c->last_metrics = metrics_text(last);
+	c->row.metrics = true;
+	json_decref(last);
+	return TRIAL_OK;
 }
 
 int
@@ -800,7 +889,9 @@ trial_heartbeat(struct store *st, int64_t trial_id, int64_t attempt,
 	sqlite3_bind_double(stmt, 4, now + lease_timeout_s);
 	if (store_step_done(st, stmt, "extending a lease", cause) != 0)
 		goto out;
-	if (store_metrics(st, &c, attempt, pts, npts, cause) != 0)
+	if ((rc = store_metrics(st, &c, attempt, pts, npts, 0, cause)) != TRIAL_OK)
+		goto out;
+	if (npts > 0 && (rc = flush_row(st, &c, cause)) != TRIAL_OK)
 		goto out;
 	*cancel = c.state == TRIAL_CANCELLED || c.state == TRIAL_PRUNED;
 	rc = TRIAL_OK;
@@ -844,44 +935,58 @@ out:
 	return op_end(st, own, rc, cause);
 }
 
-/* Closes an attempt with its outcome and adds its compute to the trial's totals: runtime
- * from the attempt's start to `until`, GPU-hours, and their cost at the attempt's price.
- * Interrupted attempts count too: compute lost to preemption is part of what a sweep cost. */
+/* Closes an attempt with its outcome and adds its compute to the trial's totals in c->row:
+ * runtime from the attempt's start to `until`, GPU-hours, and their cost at the attempt's
+ * price. Interrupted attempts count too: compute lost to preemption is part of what a sweep
+ * cost. The current attempt's row came with the trial; an older one is read. */
 static int
-close_attempt(struct store *st, int64_t trial_id, int64_t attempt, enum attempt_outcome o,
+close_attempt(struct store *st, struct trial_ctx *c, int64_t attempt, enum attempt_outcome o,
     int exit_code, const char *reason, const char *log_tail, double until, double now,
     char **cause)
 {
 	sqlite3_stmt *stmt;
-	double runtime, gpu_hours, price;
+	double runtime, started, gpus, price;
 	int rc;
 
-	stmt = store_stmt(st, "SELECT started_at, gpus, price_per_hour FROM attempts"
-	    " WHERE trial_id = ? AND attempt = ? AND outcome IS NULL", cause);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, trial_id);
-	sqlite3_bind_int64(stmt, 2, attempt);
-	rc = store_step_row(st, stmt, "reading an attempt", cause);
-	if (rc <= 0) {
-		if (rc == 0)
+	if (attempt == c->attempts && c->cur.exists) {
+		if (!c->cur.open) {
 			*cause = xasprintf("trial %lld attempt %lld is not open",
-			    (long long)trial_id, (long long)attempt);
-		return -1;
+			    (long long)c->id, (long long)attempt);
+			return -1;
+		}
+		started = c->cur.started_at;
+		gpus = (double)c->cur.gpus;
+		price = c->cur.price;
+		c->cur.open = false;
+	} else {
+		stmt = store_stmt(st, "SELECT started_at, gpus, price_per_hour FROM attempts"
+		    " WHERE trial_id = ? AND attempt = ? AND outcome IS NULL", cause);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, c->id);
+		sqlite3_bind_int64(stmt, 2, attempt);
+		rc = store_step_row(st, stmt, "reading an attempt", cause);
+		if (rc <= 0) {
+			if (rc == 0)
+				*cause = xasprintf("trial %lld attempt %lld is not open",
+				    (long long)c->id, (long long)attempt);
+			return -1;
+		}
+		started = sqlite3_column_double(stmt, 0);
+		gpus = (double)sqlite3_column_int64(stmt, 1);
+		price = sqlite3_column_double(stmt, 2);
+		sqlite3_reset(stmt);
 	}
-	runtime = until - sqlite3_column_double(stmt, 0);
+	runtime = until - started;
 	if (!(runtime > 0))
 		runtime = 0;
-	gpu_hours = runtime * (double)sqlite3_column_int64(stmt, 1) / 3600.0;
-	price = sqlite3_column_double(stmt, 2);
-	sqlite3_reset(stmt);
 
 	stmt = store_stmt(st, "UPDATE attempts SET ended_at = ?3, outcome = ?4, exit_code = ?5,"
 	    " reason = ?6, log_tail = ?7, runtime_s = ?8 WHERE trial_id = ?1 AND attempt = ?2",
 	    cause);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, trial_id);
+	sqlite3_bind_int64(stmt, 1, c->id);
 	sqlite3_bind_int64(stmt, 2, attempt);
 	sqlite3_bind_double(stmt, 3, now);
 	store_bind_text(stmt, 4, attempt_outcome_name(o));
@@ -892,33 +997,10 @@ close_attempt(struct store *st, int64_t trial_id, int64_t attempt, enum attempt_
 	sqlite3_bind_double(stmt, 8, runtime);
 	if (store_step_done(st, stmt, "closing an attempt", cause) != 0)
 		return -1;
-
-	stmt = store_stmt(st, "UPDATE trials SET runtime_s = runtime_s + ?2,"
-	    " gpu_hours = gpu_hours + ?3, cost_usd = cost_usd + ?4 WHERE id = ?1", cause);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, trial_id);
-	sqlite3_bind_double(stmt, 2, runtime);
-	sqlite3_bind_double(stmt, 3, gpu_hours);
-	sqlite3_bind_double(stmt, 4, gpu_hours * price);
-	return store_step_done(st, stmt, "accounting an attempt", cause);
-}
-
-/* Sets a retried trial's counters and earliest next start. */
-static int
-set_retry_fields(struct store *st, struct trial_ctx *c, double not_before, char **cause)
-{
-	sqlite3_stmt *stmt;
-
-	stmt = store_stmt(st, "UPDATE trials SET failures = ?2, preemptions = ?3,"
-	    " not_before = ?4 WHERE id = ?1", cause);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, c->id);
-	sqlite3_bind_int64(stmt, 2, c->failures);
-	sqlite3_bind_int64(stmt, 3, c->preemptions);
-	sqlite3_bind_double(stmt, 4, not_before);
-	return store_step_done(st, stmt, "updating retry counters", cause);
+	c->row.runtime_s += runtime;
+	c->row.gpu_hours += runtime * gpus / 3600.0;
+	c->row.cost_usd += runtime * gpus / 3600.0 * price;
+	return 0;
 }
 
 static bool
@@ -949,8 +1031,7 @@ after_interruption(struct store *st, struct trial_ctx *c, int64_t attempt, const
 	int rc;
 
 	c->preemptions++;
-	if (set_retry_fields(st, c, now, cause) != 0)
-		return TRIAL_ERROR;
+	c->not_before = now;
 	if (c->preemptions > c->max_preemptions) {
 		if (strcmp(what, "preempted") == 0)
 			why = xasprintf("preempted %lld time%s", (long long)c->preemptions,
@@ -983,10 +1064,7 @@ after_failure(struct store *st, struct trial_ctx *c, int64_t attempt,
 		what = xasprintf("exit status %d", r->exit_code);
 	else
 		what = xstrdup("failed");
-	if (set_retry_fields(st, c, r->now + failure_backoff(c->failures), cause) != 0) {
-		free(what);
-		return TRIAL_ERROR;
-	}
+	c->not_before = r->now + failure_backoff(c->failures);
 	if (r->fatal_match != NULL) {
 		why = xasprintf("fatal pattern matched: %s", r->fatal_match);
 		rc = set_state(st, c, TRIAL_ABANDONED, why, attempt, r->now, cause);
@@ -1036,7 +1114,7 @@ check_target(struct store *st, struct trial_ctx *c, double now, char **cause)
 	if (store_step_done(st, stmt, "cancelling trials", cause) != 0)
 		return TRIAL_ERROR;
 	n = sqlite3_changes(store_db(st));
-	if (count_move(st, c->sweep_id, TRIAL_PENDING, TRIAL_CANCELLED, n, cause) != 0)
+	if (count_move(st, c->sweep_id, TRIAL_PENDING, TRIAL_CANCELLED, n, NULL, cause) != 0)
 		return TRIAL_ERROR;
 	stmt = store_stmt(st, "UPDATE sweeps SET max_trials = n_trials WHERE id = ?"
 	    " AND method = 'bayes'", cause);
@@ -1073,26 +1151,38 @@ trial_finish(struct store *st, int64_t trial_id, int64_t attempt,
 		return TRIAL_ERROR;
 	if ((rc = check_current(st, trial_id, attempt, &c, cause)) != TRIAL_OK)
 		goto out;
-	rc = TRIAL_ERROR;
-	if (store_metrics(st, &c, attempt, r->pts, r->npts, cause) != 0)
+	if (r->sweep_id != NULL)
+		*r->sweep_id = c.sweep_id;
+	if (r->lease_secret != NULL && (c.cur.worker_id != r->worker_id ||
+	    !lease_secret_equal(c.cur.secret, r->lease_secret))) {
+		*cause = xasprintf(c.cur.worker_id != r->worker_id ?
+		    "trial %lld attempt %lld is leased to another worker" :
+		    "wrong lease secret for trial %lld attempt %lld", (long long)trial_id,
+		    (long long)attempt);
+		rc = TRIAL_EHOLDER;
 		goto out;
+	}
+	if ((rc = store_metrics(st, &c, attempt, r->pts, r->npts, r->max_metric_names,
+	    cause)) != TRIAL_OK)
+		goto out;
+	rc = TRIAL_ERROR;
 	/* The trial was stopped while this attempt ran: whatever the worker saw, the
 	 * attempt ended because of that, and the trial stays where it is. */
 	if (c.state == TRIAL_CANCELLED)
 		recorded = OUTCOME_CANCELLED;
 	else if (c.state == TRIAL_PRUNED)
 		recorded = OUTCOME_PRUNED;
-	if (close_attempt(st, trial_id, attempt, recorded, r->exit_code, r->reason, r->log_tail,
+	if (close_attempt(st, &c, attempt, recorded, r->exit_code, r->reason, r->log_tail,
 	    r->now, r->now, cause) != 0)
 		goto out;
 	if (c.state != TRIAL_RUNNING) {
-		rc = TRIAL_OK;
+		rc = flush_row(st, &c, cause);
 		goto out;
 	}
 	switch (r->outcome) {
 	case OUTCOME_SUCCEEDED:
 		rc = set_state(st, &c, TRIAL_SUCCEEDED, NULL, attempt, r->now, cause);
-		if (rc == TRIAL_OK)
+		if (rc == TRIAL_OK && c.sweep_has_target)
 			rc = check_target(st, &c, r->now, cause);
 		break;
 	case OUTCOME_PRUNED:
@@ -1139,15 +1229,15 @@ expire_one(struct store *st, const struct expired *x, double now, char **cause)
 	else if (c.attempts == x->attempt && c.state == TRIAL_PRUNED)
 		o = OUTCOME_PRUNED;
 	rc = TRIAL_ERROR;
-	if (close_attempt(st, x->trial_id, x->attempt, o, -1, "lease expired", NULL,
-	    x->last_seen, now, cause) != 0)
+	if (close_attempt(st, &c, x->attempt, o, -1, "lease expired", NULL, x->last_seen, now,
+	    cause) != 0)
 		goto out;
 	if (store_event(st, c.sweep_id, c.id, x->attempt, "attempt.lost", NULL, cause) != 0)
 		goto out;
 	if (c.attempts == x->attempt && c.state == TRIAL_RUNNING)
 		rc = after_interruption(st, &c, x->attempt, "lease expired", now, cause);
 	else
-		rc = TRIAL_OK;
+		rc = flush_row(st, &c, cause);
 out:
 	ctx_clear(&c);
 	return rc;
@@ -1186,12 +1276,12 @@ trial_lose(struct store *st, int64_t trial_id, int64_t attempt, const char *reas
 		o = OUTCOME_CANCELLED;
 	else if (c.state == TRIAL_PRUNED)
 		o = OUTCOME_PRUNED;
-	if (close_attempt(st, trial_id, attempt, o, -1, reason, NULL, until, now, cause) != 0)
+	if (close_attempt(st, &c, attempt, o, -1, reason, NULL, until, now, cause) != 0)
 		goto out;
 	if (store_event(st, c.sweep_id, c.id, attempt, "attempt.lost", NULL, cause) != 0)
 		goto out;
 	if (c.state != TRIAL_RUNNING)
-		rc = TRIAL_OK;
+		rc = flush_row(st, &c, cause);
 	else if (charge)
 		rc = after_interruption(st, &c, attempt, reason, now, cause);
 	else if (deadline_passed(&c, now))
@@ -1241,7 +1331,7 @@ expire_deadlines(struct store *st, double now, char **cause)
 		if (store_step_done(st, stmt, "abandoning trials past the deadline", cause) != 0)
 			return -1;
 		n = sqlite3_changes(store_db(st));
-		if (count_move(st, sweeps[i], TRIAL_PENDING, TRIAL_ABANDONED, n, cause) != 0)
+		if (count_move(st, sweeps[i], TRIAL_PENDING, TRIAL_ABANDONED, n, NULL, cause) != 0)
 			return -1;
 		snprintf(detail, sizeof detail, "{\"abandoned\":%lld}", (long long)n);
 		if (store_event(st, sweeps[i], 0, 0, "sweep.deadline", detail, cause) != 0)
@@ -1425,7 +1515,8 @@ trial_cancel_sweep(struct store *st, int64_t sweep_id, int64_t *n, char **cause)
 		goto out;
 	npending = sqlite3_changes(store_db(st));
 	*n = npending;
-	if (count_move(st, sweep_id, TRIAL_PENDING, TRIAL_CANCELLED, npending, cause) != 0)
+	if (count_move(st, sweep_id, TRIAL_PENDING, TRIAL_CANCELLED, npending, NULL,
+	    cause) != 0)
 		goto out;
 	/* Running ones keep their attempt open: the worker hears `cancel` and finishes it. */
 	if ((rc = cancel_running(st, sweep_id, now, n, cause)) != TRIAL_OK)
@@ -1518,8 +1609,7 @@ requeue(struct store *st, int64_t trial_id, enum trial_state from, const char *r
 	 * retried forever by accident. */
 	if (from == TRIAL_ABANDONED)
 		c.failures = 0;
-	if (set_retry_fields(st, &c, 0, cause) != 0)
-		goto fail;
+	c.not_before = 0;
 	rc = set_state(st, &c, TRIAL_PENDING, reason, c.attempts, now_wall(), cause);
 	goto out;
 fail:

@@ -100,7 +100,7 @@ START_TEST(test_open_settings)
 	} cases[] = {
 		{ "PRAGMA journal_mode", "wal" },
 		{ "PRAGMA foreign_keys", "1" },
-		{ "PRAGMA synchronous", "1" },		/* NORMAL */
+		{ "PRAGMA synchronous", "2" },		/* FULL: a CLI commit is durable */
 		{ "SELECT count(*) FROM sqlite_schema WHERE name IN ('sweeps', 'trials',"
 		  " 'attempts', 'metrics', 'checkpoints', 'workers', 'events')", "7" },
 		{ "SELECT count(*) FROM sqlite_schema WHERE name = 'trials_pending'"

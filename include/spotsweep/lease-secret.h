@@ -6,6 +6,7 @@
 #ifndef SPOTSWEEP_LEASE_SECRET_H
 #define SPOTSWEEP_LEASE_SECRET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "spotsweep/store.h"
@@ -16,9 +17,9 @@
 /* Fills out with a new secret from the kernel's random source; -1 with *cause. */
 int lease_secret_new(char out[LEASE_SECRET_LEN + 1], char **cause);
 
-/* Records the secret of a trial's attempt (inside the lease's transaction). */
-int lease_secret_record(struct store *st, int64_t trial_id, int64_t attempt,
-    const char *secret, char **cause);
+/* Constant-time equality of a stored secret (want) and a reported one: the time depends
+ * on want's length only. NULL never matches. */
+bool lease_secret_equal(const char *want, const char *got);
 
 /* Checks that worker_id and secret are those of the trial's attempt. TRIAL_OK when they
  * are, or when the attempt does not exist (the trial operation then refuses it as unknown

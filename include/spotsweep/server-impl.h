@@ -27,11 +27,15 @@ struct pending_reply {
 struct sweep_cache_entry {
 	int64_t		 sweep_id;
 	struct spec	*spec;
+	char		*lease_tail;	/* the lease document's members that come from the spec
+					 * and the server, as JSON text without braces; NULL
+					 * until the first lease */
 };
 
 struct ssh_dispatch;
 struct slurm_dispatch;
 struct bayes_cache;
+struct worker_cache;
 struct server_pools;
 struct server_conn;
 struct evconnlistener;
@@ -66,6 +70,7 @@ struct server {
 	struct bayes_cache	*bayes;		/* server-search.c: bayes sweeps' history */
 	void			(*commit_hook)(void *arg, bool ok);	/* see server_on_commit */
 	void			*commit_hook_arg;
+	struct worker_cache	*workers_seen;	/* server-api.c: pools, last_seen writes */
 
 	/* server-conn.c: open connections, their cap and the request deadline */
 	struct server_conn	*conns;
@@ -102,6 +107,8 @@ void reply_json(struct req_ctx *ctx, int status, json_t *doc);
 void reply_error(struct req_ctx *ctx, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* 204 with no body. */
+/* The same with the document already written as JSON text (taken over, freed later). */
+void reply_json_text(struct req_ctx *ctx, int status, char *body);
 void reply_empty(struct req_ctx *ctx, int status);
 
 /* How deeply a request body (or an SSH report line) may nest: reports are 3 levels deep. */
@@ -129,6 +136,11 @@ int server_lease(struct server *srv, int64_t worker_id, const char *pool_name, j
  * the HTTP handlers and the SSH dispatcher. Return the HTTP status: 200 with *answer (the
  * reply document), else *error (caller frees). */
 int server_apply_heartbeat(struct server *srv, int64_t trial_id, const json_t *body,
+/* The same with the document as JSON text (*body, caller frees): the HTTP lease's path. */
+int server_lease_text(struct server *srv, int64_t worker_id, const char *pool_name,
+    char **body, char **cause);
+/* Forgets what server-api.c keeps between requests (workers' pools and last writes). */
+void server_api_free(struct server *srv);
     json_t **answer, char **error);
 int server_apply_checkpoint(struct server *srv, int64_t trial_id, const json_t *body,
     json_t **answer, char **error);
@@ -153,10 +165,11 @@ void server_conns_stop(struct server *srv);
  * for a bayes sweep that has room; on the tick, one ready in each. After a report with
  * metric points (finished: a finish report): judges the trial by its sweep's
  * early_terminate and, on a finish, promotes pruned trials that now rank in the top of their
- * rung; true when the trial was pruned now. */
+ * rung; true when the trial was pruned now. sweep_id: the trial's sweep, 0 to look it up. */
 void server_search_lease(struct server *srv, double now);
 void server_search_tick(struct server *srv, double now);
-bool server_search_report(struct server *srv, int64_t trial_id, bool finished);
+bool server_search_report(struct server *srv, int64_t trial_id, int64_t sweep_id,
+    bool finished);
 void server_search_free(struct server *srv);
 
 /* Handlers (server-api.c). */

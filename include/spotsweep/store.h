@@ -41,6 +41,10 @@ int store_op_begin(struct store *st, bool *own, char **cause);
 /* Ends it: on ok commits (own) or releases the savepoint; otherwise undoes the operation's
  * writes. Returns -1 with *cause when the commit itself fails (nothing was then written). */
 int store_op_end(struct store *st, bool own, bool ok, char **cause);
+/* Inside a transaction: a savepoint around one request of a group commit, and its end
+ * (keep: release it; else undo its changes first). */
+int store_request_begin(struct store *st, char **cause);
+void store_request_end(struct store *st, bool keep);
 
 /* Returns a cached prepared statement for sql (reset, bindings cleared). The store owns it. */
 sqlite3_stmt *store_stmt(struct store *st, const char *sql, char **cause);

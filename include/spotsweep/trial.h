@@ -39,7 +39,9 @@ enum trial_rc {
 	TRIAL_ERROR = -1,	/* database or internal error, *cause set */
 	TRIAL_ESTALE = -2,	/* the attempt is not the trial's current one: nothing changed */
 	TRIAL_EILLEGAL = -3,	/* the transition is not allowed from the current state */
-	TRIAL_ENOENT = -4	/* no such trial */
+	TRIAL_ENOENT = -4,	/* no such trial */
+	TRIAL_EHOLDER = -5,	/* the report's worker or lease secret is not the attempt's */
+	TRIAL_ELIMIT = -6	/* the report would pass a limit (metric names): nothing changed */
 };
 
 const char *trial_state_name(enum trial_state s);
@@ -100,6 +102,7 @@ struct lease_request {
 	const struct preempt_range *(*allowed)(void *arg, int64_t sweep_id, double deadline,
 	    size_t *n);
 	void		*allowed_arg;
+	const char	*lease_secret;	/* recorded with the attempt; NULL: none */
 };
 
 /* Leases the oldest pending trial of the oldest active sweep whose backoff has passed:
@@ -126,6 +129,14 @@ struct finish_report {
 	const struct metric_point *pts;
 	size_t			 npts;
 	double			 now;
+	/* Optional checks, done on the row the finish reads anyway: the attempt's holder
+	 * (lease_secret NULL: not checked; else TRIAL_EHOLDER unless worker_id and the secret
+	 * are the attempt's) and the trial's distinct metric names (0: no limit; else
+	 * TRIAL_ELIMIT past it). */
+	int64_t			 worker_id;
+	const char		*lease_secret;
+	size_t			 max_metric_names;
+	int64_t			*sweep_id;	/* non-NULL: set to the trial's sweep */
 };
 
 /* Ends the current attempt and moves the trial on: succeeded, back to pending (with a
