@@ -68,9 +68,9 @@ struct server {
 	struct slurm_dispatch	*slurm;		/* server-slurm.c; NULL without slurm pools */
 	struct server_pools	*pools;		/* server-pools.c: prices, rules, scaling */
 	struct bayes_cache	*bayes;		/* server-search.c: bayes sweeps' history */
+	struct worker_cache	*workers_seen;	/* server-api.c: pools, last_seen writes */
 	void			(*commit_hook)(void *arg, bool ok);	/* see server_on_commit */
 	void			*commit_hook_arg;
-	struct worker_cache	*workers_seen;	/* server-api.c: pools, last_seen writes */
 
 	/* server-conn.c: open connections, their cap and the request deadline */
 	struct server_conn	*conns;
@@ -103,12 +103,12 @@ typedef void route_handler(struct req_ctx *ctx);
 
 /* Replies with a JSON document (reference stolen). Deferred until commit inside a write. */
 void reply_json(struct req_ctx *ctx, int status, json_t *doc);
+/* The same with the document already written as JSON text (taken over, freed later). */
+void reply_json_text(struct req_ctx *ctx, int status, char *body);
 /* Replies {"error": message}. */
 void reply_error(struct req_ctx *ctx, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* 204 with no body. */
-/* The same with the document already written as JSON text (taken over, freed later). */
-void reply_json_text(struct req_ctx *ctx, int status, char *body);
 void reply_empty(struct req_ctx *ctx, int status);
 
 /* How deeply a request body (or an SSH report line) may nest: reports are 3 levels deep. */
@@ -132,15 +132,15 @@ void server_on_commit(struct server *srv, void (*fn)(void *arg, bool ok), void *
  * *doc (the lease document of docs/http-api.md), 0 when there is no work, -1 with *cause. */
 int server_lease(struct server *srv, int64_t worker_id, const char *pool_name, json_t **doc,
     char **cause);
-/* Apply an agent's report (the body of the HTTP request) inside the caller's write; used by
- * the HTTP handlers and the SSH dispatcher. Return the HTTP status: 200 with *answer (the
- * reply document), else *error (caller frees). */
-int server_apply_heartbeat(struct server *srv, int64_t trial_id, const json_t *body,
 /* The same with the document as JSON text (*body, caller frees): the HTTP lease's path. */
 int server_lease_text(struct server *srv, int64_t worker_id, const char *pool_name,
     char **body, char **cause);
 /* Forgets what server-api.c keeps between requests (workers' pools and last writes). */
 void server_api_free(struct server *srv);
+/* Apply an agent's report (the body of the HTTP request) inside the caller's write; used by
+ * the HTTP handlers and the SSH dispatcher. Return the HTTP status: 200 with *answer (the
+ * reply document), else *error (caller frees). */
+int server_apply_heartbeat(struct server *srv, int64_t trial_id, const json_t *body,
     json_t **answer, char **error);
 int server_apply_checkpoint(struct server *srv, int64_t trial_id, const json_t *body,
     json_t **answer, char **error);
