@@ -1,9 +1,10 @@
 /* The trial state machine. A trial is pending, running, or in one of the final states
  * succeeded, pruned, abandoned, cancelled; each attempt to run it is a row in attempts whose
- * outcome stays NULL while it runs. Every state change goes through set_state(), which checks
- * the transition table, updates the sweep's per-state counters and records a "trial.<state>"
- * event in the same transaction; the operations (lease, heartbeat, checkpoint, finish, lease
- * expiry, cancel, retry) decide the transition and write its consequences.
+ * outcome stays NULL while it runs. Every state change goes through trial_set_state(), which
+ * checks the transition table, updates the sweep's per-state counters and records a
+ * "trial.<state>" event in the same transaction; the operations (lease in trial-lease.c,
+ * heartbeat, checkpoint, finish, lease expiry, cancel, retry) decide the transition and
+ * write its consequences.
  *
  * Staleness is by attempt number: trials.attempts is the current attempt, and a report for
  * any other attempt, or for one already closed, is refused with TRIAL_ESTALE and changes
@@ -18,8 +19,8 @@
 #include <jansson.h>
 
 #include "spotsweep/lease-secret.h"
-#include "spotsweep/rules.h"
 #include "spotsweep/store-impl.h"
+#include "spotsweep/trial-impl.h"
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
@@ -65,55 +66,8 @@ static const bool legal[TRIAL_STATE_MAX][TRIAL_STATE_MAX] = {
 	},
 };
 
-/* What the operations need to know about a trial, its sweep and its current attempt, and
- * what they change in the trial's row. An operation changes the row in memory (counters,
- * not_before, and the additive "row" deltas) and write_row() writes it all in one UPDATE,
- * together with the state change if there is one: one statement per operation rather than
- * one per concern, which is most of what a lease or a finish costs. */
-struct trial_ctx {
-	int64_t			 id;
-	int64_t			 sweep_id;
-	enum trial_state	 state;
-	int64_t			 attempts;
-	int64_t			 preemptions;
-	int64_t			 failures;
-	double			 not_before;
-	bool			 sweep_active;
-	bool			 sweep_cancelled;
-	bool			 sweep_has_target;
-	double			 deadline;	/* 0 = none */
-	int64_t			 max_failures;
-	int64_t			 max_preemptions;
-	int64_t			 checkpoint_keep;
-	char			*objective;	/* NULL when the spec has none */
-	char			*last_metrics;	/* NULL when none yet */
-
-	/* the row of attempt number `attempts` (none before the first lease) */
-	struct {
-		bool		 exists;
-		bool		 open;		/* outcome IS NULL */
-		int64_t		 worker_id;
-		char		*secret;
-		double		 started_at;
-		int64_t		 gpus;
-		double		 price;
-	} cur;
-
-	/* what write_row adds to the row besides state and counters */
-	struct {
-		bool		 lease;		/* started: started_at (if unset), last_pool */
-		double		 started_at;
-		const char	*pool;
-		double		 runtime_s, gpu_hours, cost_usd;
-		bool		 metrics;	/* last_metrics changed */
-		bool		 has_value;
-		double		 value;
-		int64_t		 step;		/* -1: none reported */
-	} row;
-};
-
-static void
-ctx_clear(struct trial_ctx *c)
+void
+trial_ctx_clear(struct trial_ctx *c)
 {
 	free(c->objective);
 	free(c->last_metrics);
@@ -190,8 +144,8 @@ lease_clear(struct lease *l)
 
 /* Loads a trial with its sweep's budgets and its current attempt. TRIAL_ENOENT with cause
  * when absent. */
-static int
-load_trial(struct store *st, int64_t trial_id, struct trial_ctx *c, char **cause)
+int
+trial_load(struct store *st, int64_t trial_id, struct trial_ctx *c, char **cause)
 {
 	sqlite3_stmt *stmt;
 	const char *state, *sweep_state;
@@ -377,8 +331,8 @@ flush_row(struct store *st, struct trial_ctx *c, char **cause)
 /* The one place a trial's state changes: checks the table, writes state, reason and
  * finished_at with the rest of the row, keeps the sweep's counters, logs the change, and
  * finishes or reopens the sweep. attempt goes into the event (0 = none). */
-static int
-set_state(struct store *st, struct trial_ctx *c, enum trial_state to, const char *reason,
+int
+trial_set_state(struct store *st, struct trial_ctx *c, enum trial_state to, const char *reason,
     int64_t attempt, double now, char **cause)
 {
 	sqlite3_stmt *stmt;
@@ -428,8 +382,8 @@ set_state(struct store *st, struct trial_ctx *c, enum trial_state to, const char
 
 /* Ends an operation begun with store_op_begin: commits (or releases) on success, undoes on
  * any other result, keeping rc unless the commit itself fails. */
-static int
-op_end(struct store *st, bool own, int rc, char **cause)
+int
+trial_op_end(struct store *st, bool own, int rc, char **cause)
 {
 	if (rc == TRIAL_OK || rc == 1) {
 		if (store_op_end(st, own, true, cause) != 0)
@@ -450,7 +404,7 @@ trial_transition(struct store *st, int64_t trial_id, enum trial_state to, const 
 
 	if (store_op_begin(st, &own, cause) != 0)
 		return TRIAL_ERROR;
-	rc = load_trial(st, trial_id, &c, cause);
+	rc = trial_load(st, trial_id, &c, cause);
 	if (rc == TRIAL_OK && trial_transition_legal(c.state, to) && to != TRIAL_PRUNED &&
 	    to != TRIAL_ABANDONED && to != TRIAL_CANCELLED) {
 		/* Entering running, succeeded or pending means an attempt to open, account or
@@ -461,285 +415,9 @@ trial_transition(struct store *st, int64_t trial_id, enum trial_state to, const 
 		    c.state == TRIAL_ABANDONED ? "retry" : "a finish report or lease expiry");
 		rc = TRIAL_EILLEGAL;
 	} else if (rc == TRIAL_OK)
-		rc = set_state(st, &c, to, reason, c.attempts, now_wall(), cause);
-	ctx_clear(&c);
-	return op_end(st, own, rc, cause);
-}
-
-/* The newest checkpoints of a trial (by step, then by report order): *newest is the first
- * ("" if none), *list the JSON array of at most keep of them. */
-static int
-load_checkpoints(struct store *st, int64_t trial_id, int64_t keep, char **newest,
-    char **list, char **cause)
-{
-	sqlite3_stmt *stmt;
-	struct buf b = { 0 };
-	int64_t n = 0;
-	int rc;
-
-	*newest = NULL;
-	*list = NULL;
-	stmt = store_stmt(st, "SELECT path FROM checkpoints WHERE trial_id = ?"
-	    " ORDER BY step DESC, id DESC LIMIT ?", cause);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, trial_id);
-	sqlite3_bind_int64(stmt, 2, keep > 1 ? keep : 1);
-	buf_addc(&b, '[');
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const char *path = (const char *)sqlite3_column_text(stmt, 0);
-
-		if (*newest == NULL)
-			*newest = xstrdup(path);
-		if (n < keep) {
-			if (n > 0)
-				buf_addc(&b, ',');
-			json_add_string(&b, path);
-			n++;
-		}
-	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
-		free(*newest);
-		*newest = NULL;
-		buf_free(&b);
-		return store_error(st, "reading checkpoints", cause);
-	}
-	buf_addc(&b, ']');
-	if (*newest == NULL)
-		*newest = xstrdup("");
-	*list = buf_steal(&b);
-	return 0;
-}
-
-/* The best candidate of a filtered pick: interrupted trials first, then the lowest id. */
-struct pick {
-	int64_t	 id;
-	bool	 fresh;		/* never started */
-	char	*params;
-};
-
-/* Offers the row (id, params) that stmt is on. */
-static void
-pick_offer(struct pick *best, sqlite3_stmt *stmt, bool fresh)
-{
-	int64_t id = sqlite3_column_int64(stmt, 0);
-
-	if (best->id != 0 && (fresh > best->fresh || (fresh == best->fresh && id > best->id)))
-		return;
-	free(best->params);
-	best->id = id;
-	best->fresh = fresh;
-	best->params = store_column_strdup(stmt, 1);
-}
-
-/* Picks, within one sweep, among the leasable trials whose preemption count lies in one of
- * the ranges r (ascending). Never-started trials all have 0 preemptions: one probe of
- * trials_pending. Interrupted ones come from trials_requeued one distinct count at a time,
- * two probes per count present, so the cost is bounded by the retry budget, never by the
- * backlog. */
-static int
-pick_in_ranges(struct store *st, int64_t sweep_id, double now, const struct preempt_range *r,
-    size_t nr, struct pick *best, char **cause)
-{
-	sqlite3_stmt *fresh, *next, *one;
-	int64_t k, hi;
-	size_t i;
-	int found;
-
-	fresh = store_stmt(st, "SELECT id, params FROM trials INDEXED BY trials_pending"
-	    " WHERE sweep_id = ?1 AND state = 'pending' AND (attempts = 0) = 1"
-	    " AND not_before <= ?2 ORDER BY id LIMIT 1", cause);
-	next = store_stmt(st, "SELECT preemptions FROM trials INDEXED BY trials_requeued"
-	    " WHERE sweep_id = ?1 AND state = 'pending' AND attempts > 0 AND preemptions >= ?2"
-	    " AND preemptions < ?3 ORDER BY preemptions LIMIT 1", cause);
-	one = store_stmt(st, "SELECT id, params FROM trials INDEXED BY trials_requeued"
-	    " WHERE sweep_id = ?1 AND state = 'pending' AND attempts > 0 AND preemptions = ?2"
-	    " AND not_before <= ?3 ORDER BY id LIMIT 1", cause);
-	if (fresh == NULL || next == NULL || one == NULL)
-		return -1;
-	if (nr > 0 && r[0].lo <= 0) {
-		sqlite3_bind_int64(fresh, 1, sweep_id);
-		sqlite3_bind_double(fresh, 2, now);
-		if ((found = store_step_row(st, fresh, "finding a pending trial", cause)) < 0)
-			return -1;
-		if (found == 1) {
-			pick_offer(best, fresh, true);
-			sqlite3_reset(fresh);
-		}
-	}
-	for (i = 0; i < nr; i++) {
-		hi = r[i].hi < 0 ? INT64_MAX : r[i].hi;
-		for (k = r[i].lo > 0 ? r[i].lo : 0; k < hi; k++) {
-			sqlite3_bind_int64(next, 1, sweep_id);
-			sqlite3_bind_int64(next, 2, k);
-			sqlite3_bind_int64(next, 3, hi);
-			found = store_step_row(st, next, "finding a requeued trial", cause);
-			if (found <= 0) {
-				if (found < 0)
-					return -1;
-				break;
-			}
-			k = sqlite3_column_int64(next, 0);
-			sqlite3_reset(next);
-			sqlite3_bind_int64(one, 1, sweep_id);
-			sqlite3_bind_int64(one, 2, k);
-			sqlite3_bind_double(one, 3, now);
-			if ((found = store_step_row(st, one, "finding a requeued trial", cause)) < 0)
-				return -1;
-			if (found == 1) {
-				pick_offer(best, one, false);
-				sqlite3_reset(one);
-			}
-		}
-	}
-	return 0;
-}
-
-/* Picks the oldest leasable trial: pending, backoff over, of an active sweep whose deadline
- * has not passed, oldest sweep first, among the trials req->allowed lets this worker take.
- * Each sweep costs one probe of the trials_pending index, so a lease does not slow down as
- * the backlog grows (one planner-proof query per sweep rather than a join the planner might
- * answer by sorting every pending trial); a filtered sweep costs what pick_in_ranges says. */
-static int
-pick_trial(struct store *st, const struct lease_request *req, struct trial_ctx *c,
-    char **params, char **cause)
-{
-	sqlite3_stmt *sweeps, *trials;
-	const struct preempt_range *ranges;
-	struct pick best = { 0, false, NULL };
-	double now = req->now;
-	int64_t id = 0, sweep_id;
-	size_t nr;
-	int rc, found;
-
-	*params = NULL;
-	sweeps = store_stmt(st, "SELECT id, deadline FROM sweeps WHERE state = 'active'"
-	    " AND n_pending > 0 AND (deadline IS NULL OR deadline > ?) ORDER BY id", cause);
-	if (sweeps == NULL)
-		return TRIAL_ERROR;
-	/* Interrupted trials (attempts > 0) go ahead of never-started ones: their checkpoints
-	 * are fresh and their work so far is already paid for. */
-	trials = store_stmt(st, "SELECT id, params FROM trials WHERE sweep_id = ?"
-	    " AND state = 'pending' AND not_before <= ? ORDER BY attempts = 0, id LIMIT 1",
-	    cause);
-	if (trials == NULL)
-		return TRIAL_ERROR;
-	sqlite3_bind_double(sweeps, 1, now);
-	while ((rc = sqlite3_step(sweeps)) == SQLITE_ROW) {
-		sweep_id = sqlite3_column_int64(sweeps, 0);
-		if (req->allowed != NULL) {
-			ranges = req->allowed(req->allowed_arg, sweep_id,
-			    sqlite3_column_double(sweeps, 1), &nr);
-			if (nr != 1 || ranges[0].lo > 0 || ranges[0].hi >= 0) {
-				if (pick_in_ranges(st, sweep_id, now, ranges, nr, &best,
-				    cause) != 0) {
-					sqlite3_reset(sweeps);
-					free(best.params);
-					return TRIAL_ERROR;
-				}
-				if (best.id == 0)
-					continue;
-				id = best.id;
-				*params = best.params;
-				break;
-			}
-		}
-		sqlite3_bind_int64(trials, 1, sweep_id);
-		sqlite3_bind_double(trials, 2, now);
-		found = store_step_row(st, trials, "finding a pending trial", cause);
-		if (found < 0) {
-			sqlite3_reset(sweeps);
-			return TRIAL_ERROR;
-		}
-		if (found == 1) {
-			id = sqlite3_column_int64(trials, 0);
-			*params = store_column_strdup(trials, 1);
-			sqlite3_reset(trials);
-			break;
-		}
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_error(st, "finding a sweep to lease from", cause);
-		sqlite3_reset(sweeps);
-		return TRIAL_ERROR;
-	}
-	sqlite3_reset(sweeps);
-	if (id == 0)
-		return 0;
-	rc = load_trial(st, id, c, cause);
-	if (rc != TRIAL_OK) {
-		free(*params);
-		*params = NULL;
-		return rc;
-	}
-	return 1;
-}
-
-int
-trial_lease(struct store *st, const struct lease_request *req, struct lease *l, char **cause)
-{
-	struct trial_ctx c = { 0 };
-	sqlite3_stmt *stmt;
-	char *params = NULL;
-	bool own;
-	int rc;
-
-	memset(l, 0, sizeof *l);
-	if (store_op_begin(st, &own, cause) != 0)
-		return TRIAL_ERROR;
-	rc = pick_trial(st, req, &c, &params, cause);
-	if (rc != 1)
-		goto out;
-	l->sweep_id = c.sweep_id;
-	l->trial_id = c.id;
-	l->attempt = c.attempts + 1;
-	l->params = params;
-	l->preemptions = c.preemptions;
-	l->lease_expires = req->now + req->lease_timeout_s;
-	params = NULL;
-	c.attempts = l->attempt;
-	c.not_before = 0;
-	c.row.lease = true;
-	c.row.started_at = req->now;
-	c.row.pool = req->pool;
-	if ((rc = set_state(st, &c, TRIAL_RUNNING, NULL, l->attempt, req->now, cause)) != 0)
-		goto out;
-	rc = TRIAL_ERROR;
-	/* Checkpoints come from earlier attempts: a first attempt has none to resume. */
-	if (l->attempt == 1) {
-		l->resume_from = xstrdup("");
-		l->checkpoints = xstrdup("[]");
-	} else if (load_checkpoints(st, c.id, c.checkpoint_keep, &l->resume_from,
-	    &l->checkpoints, cause) != 0)
-		goto out;
-	stmt = store_stmt(st, "INSERT INTO attempts (trial_id, attempt, worker_id, pool,"
-	    " pool_class, price_per_hour, gpus, started_at, heartbeat_at, lease_expires,"
-	    " resumed_from, lease_secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10,"
-	    " ?11)", cause);
-	if (stmt == NULL)
-		goto out;
-	sqlite3_bind_int64(stmt, 1, c.id);
-	sqlite3_bind_int64(stmt, 2, l->attempt);
-	store_bind_id(stmt, 3, req->worker_id);
-	store_bind_text(stmt, 4, req->pool);
-	store_bind_text(stmt, 5, req->pool_class);
-	sqlite3_bind_double(stmt, 6, req->price_per_hour);
-	sqlite3_bind_int(stmt, 7, req->gpus > 0 ? req->gpus : 1);
-	sqlite3_bind_double(stmt, 8, req->now);
-	sqlite3_bind_double(stmt, 9, l->lease_expires);
-	store_bind_text(stmt, 10, l->resume_from[0] != '\0' ? l->resume_from : NULL);
-	store_bind_text(stmt, 11, req->lease_secret);
-	if (store_step_done(st, stmt, "recording an attempt", cause) != 0)
-		goto out;
-	rc = 1;
-out:
-	free(params);
-	ctx_clear(&c);
-	rc = op_end(st, own, rc, cause);
-	if (rc != 1)
-		lease_clear(l);
-	return rc;
+		rc = trial_set_state(st, &c, to, reason, c.attempts, now_wall(), cause);
+	trial_ctx_clear(&c);
+	return trial_op_end(st, own, rc, cause);
 }
 
 /* Loads the trial and checks that attempt is its current, still open attempt. A cancelled
@@ -750,7 +428,7 @@ check_current(struct store *st, int64_t trial_id, int64_t attempt, struct trial_
 {
 	int rc;
 
-	if ((rc = load_trial(st, trial_id, c, cause)) != TRIAL_OK)
+	if ((rc = trial_load(st, trial_id, c, cause)) != TRIAL_OK)
 		return rc;
 	if (c->attempts == attempt && c->cur.open && (c->state == TRIAL_RUNNING ||
 	    c->state == TRIAL_CANCELLED || c->state == TRIAL_PRUNED))
@@ -896,8 +574,8 @@ trial_heartbeat(struct store *st, int64_t trial_id, int64_t attempt,
 	*cancel = c.state == TRIAL_CANCELLED || c.state == TRIAL_PRUNED;
 	rc = TRIAL_OK;
 out:
-	ctx_clear(&c);
-	rc = op_end(st, own, rc, cause);
+	trial_ctx_clear(&c);
+	rc = trial_op_end(st, own, rc, cause);
 	if (rc != TRIAL_OK)
 		*cancel = false;
 	return rc;
@@ -931,8 +609,8 @@ trial_checkpoint(struct store *st, int64_t trial_id, int64_t attempt, const char
 		goto out;
 	rc = TRIAL_OK;
 out:
-	ctx_clear(&c);
-	return op_end(st, own, rc, cause);
+	trial_ctx_clear(&c);
+	return trial_op_end(st, own, rc, cause);
 }
 
 /* Closes an attempt with its outcome and adds its compute to the trial's totals in c->row:
@@ -1039,13 +717,13 @@ after_interruption(struct store *st, struct trial_ctx *c, int64_t attempt, const
 		else
 			why = xasprintf("interrupted %lld time%s (last: %s)",
 			    (long long)c->preemptions, c->preemptions == 1 ? "" : "s", what);
-		rc = set_state(st, c, TRIAL_ABANDONED, why, attempt, now, cause);
+		rc = trial_set_state(st, c, TRIAL_ABANDONED, why, attempt, now, cause);
 		free(why);
 		return rc;
 	}
 	if (deadline_passed(c, now))
-		return set_state(st, c, TRIAL_ABANDONED, "deadline passed", attempt, now, cause);
-	return set_state(st, c, TRIAL_PENDING, what, attempt, now, cause);
+		return trial_set_state(st, c, TRIAL_ABANDONED, "deadline passed", attempt, now, cause);
+	return trial_set_state(st, c, TRIAL_PENDING, what, attempt, now, cause);
 }
 
 /* After a failed attempt: abandoned on a fatal pattern, a spent budget or a passed deadline;
@@ -1067,17 +745,17 @@ after_failure(struct store *st, struct trial_ctx *c, int64_t attempt,
 	c->not_before = r->now + failure_backoff(c->failures);
 	if (r->fatal_match != NULL) {
 		why = xasprintf("fatal pattern matched: %s", r->fatal_match);
-		rc = set_state(st, c, TRIAL_ABANDONED, why, attempt, r->now, cause);
+		rc = trial_set_state(st, c, TRIAL_ABANDONED, why, attempt, r->now, cause);
 		free(why);
 	} else if (c->failures > c->max_failures) {
 		why = xasprintf("failed %lld time%s: %s", (long long)c->failures,
 		    c->failures == 1 ? "" : "s", what);
-		rc = set_state(st, c, TRIAL_ABANDONED, why, attempt, r->now, cause);
+		rc = trial_set_state(st, c, TRIAL_ABANDONED, why, attempt, r->now, cause);
 		free(why);
 	} else if (deadline_passed(c, r->now))
-		rc = set_state(st, c, TRIAL_ABANDONED, "deadline passed", attempt, r->now, cause);
+		rc = trial_set_state(st, c, TRIAL_ABANDONED, "deadline passed", attempt, r->now, cause);
 	else
-		rc = set_state(st, c, TRIAL_PENDING, what, attempt, r->now, cause);
+		rc = trial_set_state(st, c, TRIAL_PENDING, what, attempt, r->now, cause);
 	free(what);
 	return rc;
 }
@@ -1181,15 +859,15 @@ trial_finish(struct store *st, int64_t trial_id, int64_t attempt,
 	}
 	switch (r->outcome) {
 	case OUTCOME_SUCCEEDED:
-		rc = set_state(st, &c, TRIAL_SUCCEEDED, NULL, attempt, r->now, cause);
+		rc = trial_set_state(st, &c, TRIAL_SUCCEEDED, NULL, attempt, r->now, cause);
 		if (rc == TRIAL_OK && c.sweep_has_target)
 			rc = check_target(st, &c, r->now, cause);
 		break;
 	case OUTCOME_PRUNED:
-		rc = set_state(st, &c, TRIAL_PRUNED, r->reason, attempt, r->now, cause);
+		rc = trial_set_state(st, &c, TRIAL_PRUNED, r->reason, attempt, r->now, cause);
 		break;
 	case OUTCOME_CANCELLED:
-		rc = set_state(st, &c, TRIAL_CANCELLED, r->reason != NULL ? r->reason :
+		rc = trial_set_state(st, &c, TRIAL_CANCELLED, r->reason != NULL ? r->reason :
 		    "cancelled by its worker", attempt, r->now, cause);
 		break;
 	case OUTCOME_PREEMPTED:
@@ -1202,8 +880,8 @@ trial_finish(struct store *st, int64_t trial_id, int64_t attempt,
 out:
 	if (rc == TRIAL_OK && next != NULL)
 		*next = c.state;
-	ctx_clear(&c);
-	return op_end(st, own, rc, cause);
+	trial_ctx_clear(&c);
+	return trial_op_end(st, own, rc, cause);
 }
 
 /* An open attempt whose lease ran out. */
@@ -1222,7 +900,7 @@ expire_one(struct store *st, const struct expired *x, double now, char **cause)
 	enum attempt_outcome o = OUTCOME_LOST;
 	int rc;
 
-	if ((rc = load_trial(st, x->trial_id, &c, cause)) != TRIAL_OK)
+	if ((rc = trial_load(st, x->trial_id, &c, cause)) != TRIAL_OK)
 		return rc;
 	if (c.attempts == x->attempt && c.state == TRIAL_CANCELLED)
 		o = OUTCOME_CANCELLED;
@@ -1239,7 +917,7 @@ expire_one(struct store *st, const struct expired *x, double now, char **cause)
 	else
 		rc = flush_row(st, &c, cause);
 out:
-	ctx_clear(&c);
+	trial_ctx_clear(&c);
 	return rc;
 }
 
@@ -1285,12 +963,12 @@ trial_lose(struct store *st, int64_t trial_id, int64_t attempt, const char *reas
 	else if (charge)
 		rc = after_interruption(st, &c, attempt, reason, now, cause);
 	else if (deadline_passed(&c, now))
-		rc = set_state(st, &c, TRIAL_ABANDONED, "deadline passed", attempt, now, cause);
+		rc = trial_set_state(st, &c, TRIAL_ABANDONED, "deadline passed", attempt, now, cause);
 	else
-		rc = set_state(st, &c, TRIAL_PENDING, reason, attempt, now, cause);
+		rc = trial_set_state(st, &c, TRIAL_PENDING, reason, attempt, now, cause);
 out:
-	ctx_clear(&c);
-	return op_end(st, own, rc, cause);
+	trial_ctx_clear(&c);
+	return trial_op_end(st, own, rc, cause);
 }
 
 /* Abandons a bounded batch of the pending trials of sweeps past their deadline, in bulk:
@@ -1386,7 +1064,7 @@ trial_expire_leases(struct store *st, double now, int *n, char **cause)
 		rc = TRIAL_ERROR;
 	if (rc != TRIAL_OK)
 		*n = 0;
-	return op_end(st, own, rc, cause);
+	return trial_op_end(st, own, rc, cause);
 }
 
 int
@@ -1410,7 +1088,7 @@ trial_renew_leases(struct store *st, double until, int *n, char **cause)
 	}
 	if (rc != TRIAL_OK)
 		*n = 0;
-	return op_end(st, own, rc, cause);
+	return trial_op_end(st, own, rc, cause);
 }
 
 /* Reads a sweep's state; TRIAL_ENOENT with "no sweep N" when absent. */
@@ -1468,12 +1146,12 @@ cancel_running(struct store *st, int64_t sweep_id, double now, int64_t *n, char 
 	}
 	rc = TRIAL_OK;
 	for (i = 0; i < nids && rc == TRIAL_OK; i++) {
-		if ((rc = load_trial(st, ids[i], &c, cause)) != TRIAL_OK)
+		if ((rc = trial_load(st, ids[i], &c, cause)) != TRIAL_OK)
 			break;
-		rc = set_state(st, &c, TRIAL_CANCELLED, "sweep cancelled", c.attempts, now, cause);
+		rc = trial_set_state(st, &c, TRIAL_CANCELLED, "sweep cancelled", c.attempts, now, cause);
 		if (rc == TRIAL_OK)
 			(*n)++;
-		ctx_clear(&c);
+		trial_ctx_clear(&c);
 	}
 	free(ids);
 	return rc;
@@ -1537,7 +1215,7 @@ trial_cancel_sweep(struct store *st, int64_t sweep_id, int64_t *n, char **cause)
 out:
 	if (rc != TRIAL_OK)
 		*n = 0;
-	return op_end(st, own, rc, cause);
+	return trial_op_end(st, own, rc, cause);
 }
 
 int
@@ -1549,7 +1227,7 @@ trial_cancel(struct store *st, int64_t trial_id, char **cause)
 
 	if (store_op_begin(st, &own, cause) != 0)
 		return TRIAL_ERROR;
-	if ((rc = load_trial(st, trial_id, &c, cause)) != TRIAL_OK)
+	if ((rc = trial_load(st, trial_id, &c, cause)) != TRIAL_OK)
 		goto out;
 	if (c.state != TRIAL_PENDING && c.state != TRIAL_RUNNING) {
 		*cause = xasprintf("trial %lld is %s; only pending or running trials can be"
@@ -1557,10 +1235,10 @@ trial_cancel(struct store *st, int64_t trial_id, char **cause)
 		rc = TRIAL_EILLEGAL;
 		goto out;
 	}
-	rc = set_state(st, &c, TRIAL_CANCELLED, "cancelled", c.attempts, now_wall(), cause);
+	rc = trial_set_state(st, &c, TRIAL_CANCELLED, "cancelled", c.attempts, now_wall(), cause);
 out:
-	ctx_clear(&c);
-	return op_end(st, own, rc, cause);
+	trial_ctx_clear(&c);
+	return trial_op_end(st, own, rc, cause);
 }
 
 /* Puts a final trial back to pending (retry: abandoned, with a fresh failure budget;
@@ -1576,7 +1254,7 @@ requeue(struct store *st, int64_t trial_id, enum trial_state from, const char *r
 
 	if (store_op_begin(st, &own, cause) != 0)
 		return TRIAL_ERROR;
-	if ((rc = load_trial(st, trial_id, &c, cause)) != TRIAL_OK)
+	if ((rc = trial_load(st, trial_id, &c, cause)) != TRIAL_OK)
 		goto out;
 	rc = TRIAL_EILLEGAL;
 	if (c.state != from) {
@@ -1610,13 +1288,13 @@ requeue(struct store *st, int64_t trial_id, enum trial_state from, const char *r
 	if (from == TRIAL_ABANDONED)
 		c.failures = 0;
 	c.not_before = 0;
-	rc = set_state(st, &c, TRIAL_PENDING, reason, c.attempts, now_wall(), cause);
+	rc = trial_set_state(st, &c, TRIAL_PENDING, reason, c.attempts, now_wall(), cause);
 	goto out;
 fail:
 	rc = TRIAL_ERROR;
 out:
-	ctx_clear(&c);
-	return op_end(st, own, rc, cause);
+	trial_ctx_clear(&c);
+	return trial_op_end(st, own, rc, cause);
 }
 
 int
