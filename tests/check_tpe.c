@@ -409,6 +409,133 @@ START_TEST(test_pruned_rank_last)
 }
 END_TEST
 
+/* One-parameter spaces named as in the cases of test_optuna_densities below. */
+static const struct {
+	const char	*name;
+	const char	*param;
+} ref_params[] = {
+	{ "x", "{\"distribution\": \"uniform\", \"min\": 0, \"max\": 1}" },
+	{ "lr", "{\"distribution\": \"log_uniform_values\", \"min\": 1e-5, \"max\": 1}" },
+	{ "layers", "{\"distribution\": \"int_uniform\", \"min\": 1, \"max\": 10}" },
+	{ "opt", "{\"values\": [\"sgd\", \"momentum\", \"adam\", \"adamw\", \"rmsprop\"]}" },
+};
+
+/* The coordinate of value v of the only parameter of sp (categorical: v is the index). */
+static double
+ref_unit(const struct tpe_space *sp, double v)
+{
+	json_t *params;
+	char *cause = NULL;
+	double x;
+
+	if (tpe_dim_kind(sp, 0) == TPE_DIM_CATEGORICAL)
+		return v;
+	params = json_pack("{s:f}", "p", v);
+	ck_assert_msg(tpe_point_from_json(sp, params, &x, &cause) == 0, "%s", cause);
+	json_decref(params);
+	return x;
+}
+
+/* The estimator is Optuna's (TPESampler's defaults: prior weight 1, magic clip, no
+ * endpoints, the ramp of weights past 25 observations, Scott's rule when multivariate):
+ * for a known history, the log density (continuous: per unit of the coordinate, so a log
+ * distribution's is Optuna's plus log(log(max / min))), the log mass of an integer's cell,
+ * or the log probability of a category equals what Optuna's _ParzenEstimator gives. The
+ * rows come from tests/bench/optuna_tpe_densities.py (one parameter, so the multivariate
+ * width is 0.2 n^(-1/5)), which says where it departs from Optuna 3.1 and why. */
+START_TEST(test_optuna_densities)
+{
+	static const struct {
+		const char	*param;
+		bool		 multivariate;
+		size_t		 nobs;
+		double		 obs[40];	/* values (categorical: indexes), oldest first */
+		size_t		 npts;
+		double		 pts[5];	/* where to evaluate */
+		double		 logp[5];	/* what Optuna gives there */
+	} cases[] = {
+		{ "x", false, 0, { 0 },
+		  4, { 0.001, 0.3, 0.5, 0.999 }, { -0.0835226995091, 0.0209778004909, 0.0409778004909, -0.0835226995091 } },
+		{ "x", false, 1, { 0.2 },
+		  4, { 0.001, 0.2, 0.25, 0.9 }, { 0.146500788822, 0.286652484749, 0.284822777424, -0.557200988015 } },
+		{ "x", false, 5, { 0.1, 0.15, 0.8, 0.95, 0.4 },
+		  4, { 0.05, 0.12, 0.5, 0.99 }, { 0.176059100162, 0.268491967326, -0.256165449482, 0.0908517218819 } },
+		{ "x", false, 40, { 0.222, 0.871, 0.207, 0.919, 0.488, 0.612, 0.766, 0.518, 0.297, 0.188, 0.081, 0.738, 0.441, 0.158, 0.88, 0.274, 0.414, 0.296, 0.629, 0.58, 0.6, 0.266, 0.285, 0.254, 0.328, 0.144, 0.166, 0.964, 0.96, 0.188, 0.024, 0.205, 0.7, 0.78, 0.023, 0.578, 0.002, 0.515, 0.64, 0.986 },
+		  4, { 0.01, 0.33, 0.66, 0.97 }, { 0.602538469265, -0.319798641089, -0.213838362284, 0.408156516555 } },
+		{ "lr", false, 4, { 0.001, 0.002, 0.5, 1e-05 },
+		  4, { 1.2e-05, 0.0001, 0.0015, 0.9 }, { -0.220414276518, 0.0068644952411, 0.290851235132, -0.465375061428 } },
+		{ "layers", false, 0, { 0 },
+		  3, { 1, 5, 10 }, { -2.36318954427, -2.26327284841, -2.36318954427 } },
+		{ "layers", false, 6, { 4, 4, 5, 10, 1, 2 },
+		  5, { 1, 3, 4, 7, 10 }, { -2.04224158696, -1.92368629625, -1.84473780327, -2.78877843623, -3.27466008364 } },
+		{ "layers", false, 30, { 2, 10, 6, 8, 1, 10, 7, 1, 6, 3, 9, 7, 9, 1, 6, 3, 1, 8, 8, 7, 1, 1, 9, 6, 6, 10, 7, 5, 6, 3 },
+		  4, { 1, 4, 8, 10 }, { -1.63163182079, -3.50577311926, -2.25513156478, -2.31160536304 } },
+		{ "opt", false, 0, { 0 },
+		  3, { 0, 2, 4 }, { -1.60943791243, -1.60943791243, -1.60943791243 } },
+		{ "opt", false, 4, { 2, 2, 3, 0 },
+		  5, { 0, 1, 2, 3, 4 }, { -1.51412773263, -2.1202635362, -1.13943428319, -1.51412773263, -2.1202635362 } },
+		{ "opt", false, 30, { 4, 3, 0, 0, 1, 4, 3, 4, 1, 0, 0, 2, 4, 3, 2, 4, 1, 2, 3, 4, 3, 4, 3, 1, 4, 2, 3, 4, 1, 4 },
+		  5, { 0, 1, 2, 3, 4 }, { -2.02142325936, -1.69045966525, -1.86880214635, -1.50127520414, -1.18435227702 } },
+		{ "x", true, 0, { 0 },
+		  4, { 0.001, 0.3, 0.5, 0.999 }, { -0.0835226995091, 0.0209778004909, 0.0409778004909, -0.0835226995091 } },
+		{ "x", true, 1, { 0.2 },
+		  4, { 0.001, 0.2, 0.25, 0.9 }, { 0.146500788822, 0.286652484749, 0.284822777424, -0.557200988015 } },
+		{ "x", true, 5, { 0.1, 0.15, 0.8, 0.95, 0.4 },
+		  4, { 0.05, 0.12, 0.5, 0.99 }, { 0.16548849209, 0.309767498676, -0.440585068251, 0.0598042752252 } },
+		{ "x", true, 40, { 0.51, 0.961, 0.372, 0.012, 0.86, 0.111, 0.478, 0.85, 0.515, 0.447, 0.8, 0.02, 0.573, 0.411, 0.985, 0.801, 0.054, 0.19, 0.452, 0.703, 0.332, 0.36, 0.921, 0.954, 0.408, 0.899, 0.33, 0.083, 0.527, 0.661, 0.893, 0.965, 0.77, 0.759, 0.71, 0.702, 0.767, 0.974, 0.374, 0.083 },
+		  4, { 0.01, 0.33, 0.66, 0.97 }, { -0.377641971072, -0.107578461896, -0.0198275210892, 0.285641282883 } },
+		{ "lr", true, 4, { 0.001, 0.002, 0.5, 1e-05 },
+		  4, { 1.2e-05, 0.0001, 0.0015, 0.9 }, { 0.170668239778, 0.0414102799863, 0.177609247963, -0.104009167673 } },
+		{ "layers", true, 0, { 0 },
+		  3, { 1, 5, 10 }, { -2.36318954427, -2.26327284841, -2.36318954427 } },
+		{ "layers", true, 6, { 4, 4, 5, 10, 1, 2 },
+		  5, { 1, 3, 4, 7, 10 }, { -2.10492553351, -1.88356134265, -1.89306919615, -3.09064048716, -2.57768830086 } },
+		{ "layers", true, 30, { 3, 4, 2, 3, 5, 10, 1, 2, 3, 4, 9, 6, 6, 5, 4, 10, 6, 10, 7, 10, 6, 2, 2, 1, 9, 1, 6, 10, 4, 4 },
+		  4, { 1, 4, 8, 10 }, { -2.32501866038, -2.18234537957, -2.85691106894, -2.139058858 } },
+		{ "opt", true, 0, { 0 },
+		  3, { 0, 2, 4 }, { -1.60943791243, -1.60943791243, -1.60943791243 } },
+		{ "opt", true, 4, { 2, 2, 3, 0 },
+		  5, { 0, 1, 2, 3, 4 }, { -1.51412773263, -2.1202635362, -1.13943428319, -1.51412773263, -2.1202635362 } },
+		{ "opt", true, 30, { 0, 3, 3, 3, 2, 2, 0, 3, 4, 1, 3, 3, 3, 1, 1, 2, 4, 2, 2, 4, 0, 0, 1, 4, 3, 1, 0, 3, 2, 1 },
+		  5, { 0, 1, 2, 3, 4 }, { -1.8623154109, -1.53916090737, -1.53916090737, -1.34225112694, -1.86880214635 } },
+	};
+	struct tpe_options o;
+	struct tpe_parzen *pz;
+	struct tpe_space *sp;
+	struct spec *s;
+	char *text;
+	double xs[40], got;
+	size_t i, j, k;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (k = 0; k < sizeof ref_params / sizeof ref_params[0]; k++)
+			if (strcmp(ref_params[k].name, cases[i].param) == 0)
+				break;
+		ck_assert_msg(k < sizeof ref_params / sizeof ref_params[0], "%s", cases[i].param);
+		text = xasprintf("{\"name\": \"r\", \"command\": \"true\", \"method\": \"bayes\","
+		    " \"max_trials\": 10, \"metric\": {\"name\": \"y\"}, \"parameters\":"
+		    " {\"p\": %s}}", ref_params[k].param);
+		s = parse(text);
+		sp = tpe_space_create(s);
+		options(&o, cases[i].multivariate);
+		for (j = 0; j < cases[i].nobs; j++)
+			xs[j] = ref_unit(sp, cases[i].obs[j]);
+		pz = tpe_parzen_fit(sp, 0, xs, cases[i].nobs, &o);
+		for (j = 0; j < cases[i].npts; j++) {
+			got = tpe_parzen_log_density(pz, ref_unit(sp, cases[i].pts[j]));
+			ck_assert_msg(fabs(got - cases[i].logp[j]) < 1e-5,
+			    "case %zu (%s, %s, %zu observations) at %g: %.9f, Optuna %.9f", i,
+			    cases[i].param, cases[i].multivariate ? "multivariate" : "univariate",
+			    cases[i].nobs, cases[i].pts[j], got, cases[i].logp[j]);
+		}
+		tpe_parzen_free(pz);
+		tpe_space_free(sp);
+		spec_free(s);
+		free(text);
+	}
+}
+END_TEST
+
 /* --- bayes.c on a store ----------------------------------------------------------- */
 
 static char db_path[64];
@@ -615,6 +742,7 @@ tpe_suite(void)
 		{ "range", test_never_out_of_range, false },
 		{ "proposals", test_proposals, false },
 		{ "pruned", test_pruned_rank_last, false },
+		{ "optuna_densities", test_optuna_densities, false },
 		{ "bayes_exhausts", test_bayes_exhausts_space, true },
 		{ "bayes_fill", test_bayes_fill, true },
 		{ "bayes_deadline", test_bayes_deadline, true },
