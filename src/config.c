@@ -405,7 +405,8 @@ config_parse(const char *path, const char *text, size_t len, struct config **out
     char **cause)
 {
 	static const char *const keys[] = { "listen", "token_file", "lease_timeout_s",
-	    "timezone", "pools", "rules", "max_connections", "http_timeout_s", NULL };
+	    "timezone", "pools", "rules", "max_connections", "http_timeout_s", "metrics_public",
+	    NULL };
 	struct cfg_ctx x = { path, text, len, NULL };
 	struct config *c = config_default();
 	json_error_t jerr;
@@ -438,6 +439,13 @@ config_parse(const char *path, const char *text, size_t len, struct config **out
 		goto fail;
 	}
 	c->max_connections = (long)maxconn;
+	if ((v = json_object_get(root, "metrics_public")) != NULL) {
+		if (!json_is_boolean(v)) {
+			cfg_error(&x, "metrics_public", "expected true or false");
+			goto fail;
+		}
+		c->metrics_public = json_is_true(v);
+	}
 	if (c->timezone != NULL && tz_load(c->timezone, &c->tz, &msg) != 0) {
 		cfg_error(&x, "timezone", "%s", msg);
 		free(msg);

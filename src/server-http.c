@@ -22,6 +22,7 @@
 #include "spotsweep/agent-output.h"
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
+#include "spotsweep/server-metrics.h"
 #include "spotsweep/server-pools.h"
 #include "spotsweep/server-slurm.h"
 #include "spotsweep/server-ssh.h"
@@ -38,6 +39,7 @@ struct route {
 
 static const struct route routes[] = {
 	{ EVHTTP_REQ_GET,  "/healthz",                    ROUTE_PUBLIC, api_healthz },
+	{ EVHTTP_REQ_GET,  "/metrics",                    ROUTE_METRICS, api_metrics },
 	{ EVHTTP_REQ_POST, "/v1/workers",                 ROUTE_WRITE,  api_register },
 	{ EVHTTP_REQ_GET,  "/v1/workers",                 0,            api_workers },
 	{ EVHTTP_REQ_POST, "/v1/lease",                   ROUTE_WRITE,  api_lease },
@@ -189,6 +191,8 @@ commit_batch(evutil_socket_t fd, short what, void *arg)
 	srv->commit_scheduled = false;
 	srv->last_commit_ok = true;
 	if (store_in_transaction(srv->st)) {
+		double started = now_mono();
+
 		if (store_commit(srv->st, &cause) != 0) {
 			log_error("commit failed: %s", cause);
 			free(cause);
@@ -197,6 +201,7 @@ commit_batch(evutil_socket_t fd, short what, void *arg)
 			srv->last_commit_ok = false;
 		}
 		srv->commits++;
+		server_metrics_commit(srv, ok, now_mono() - started);
 	}
 	for (i = 0; i < srv->npending; i++) {
 		struct pending_reply *p = &srv->pending[i];
@@ -398,6 +403,7 @@ dispatch_request(struct req_ctx *ctx, enum evhttp_cmd_type method,
 		path_known = true;
 		if (routes[i].method == method) {
 			r = &routes[i];
+			ctx->route = r->pattern;
 			memcpy(ctx->ids, ids, sizeof ids);
 			break;
 		}
@@ -412,7 +418,9 @@ dispatch_request(struct req_ctx *ctx, enum evhttp_cmd_type method,
 		free(shown);
 		return;
 	}
-	if (!(r->flags & ROUTE_PUBLIC) && !authorized(srv, authorization)) {
+	if (!(r->flags & ROUTE_PUBLIC) &&
+	    !((r->flags & ROUTE_METRICS) && srv->cfg->metrics_public) &&
+	    !authorized(srv, authorization)) {
 		if (ctx->req != NULL)
 			evhttp_add_header(evhttp_request_get_output_headers(ctx->req),
 			    "WWW-Authenticate", "Bearer");
@@ -469,6 +477,7 @@ dispatch(struct evhttp_request *req, void *arg)
 	struct req_ctx ctx;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
+	double started = now_mono();
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.srv = arg;
@@ -479,6 +488,8 @@ dispatch(struct evhttp_request *req, void *arg)
 	    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"),
 	    len > 0 && len <= SERVER_MAX_BODY ? (const char *)evbuffer_pullup(in, -1) : NULL,
 	    len);
+	server_metrics_request(ctx.srv, ctx.route, evhttp_request_get_command(req), ctx.status,
+	    now_mono() - started);
 }
 
 void
@@ -504,6 +515,7 @@ server_handle(struct server *srv, const char *method, const char *uri,
 	};
 	struct req_ctx ctx;
 	struct evhttp_uri *u;
+	double started;
 	size_t i;
 
 	*reply = NULL;
@@ -522,7 +534,9 @@ server_handle(struct server *srv, const char *method, const char *uri,
 	}
 	memset(&ctx, 0, sizeof ctx);
 	ctx.srv = srv;
+	started = now_mono();
 	dispatch_request(&ctx, methods[i].cmd, u, authorization, body, len);
+	server_metrics_request(srv, ctx.route, methods[i].cmd, ctx.status, now_mono() - started);
 	evhttp_uri_free(u);
 	if (srv->commit_scheduled) {
 		server_commit_now(srv);
@@ -633,6 +647,7 @@ server_create(struct event_base *base, struct store *st, const struct config *cf
 	srv->st = st;
 	srv->cfg = cfg;
 	srv->token = token ? xstrdup(token) : NULL;
+	srv->metrics = server_metrics_create();
 	srv->lease_timeout_s = cfg->lease_timeout_s;
 	srv->http_timeout_s = cfg->http_timeout_s > 0 ? cfg->http_timeout_s : 60;
 	srv->last_commit_ok = true;
@@ -763,6 +778,7 @@ server_free(struct server *srv)
 	}
 	free(srv->sweeps);
 	free(srv->pending);
+	server_metrics_free(srv->metrics);
 	free(srv->token);
 	free(srv);
 }

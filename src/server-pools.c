@@ -994,3 +994,36 @@ out:
 	buf_free(&esc);
 	free(name);
 }
+
+bool
+server_pools_view(const struct server *srv, size_t i, struct server_pool_view *out)
+{
+	const struct server_pools *sp = srv->pools;
+	const struct pool_rt *rt;
+
+	if (sp == NULL)
+		return false;
+	if (sp->npools > 0) {
+		if (i >= sp->npools)
+			return false;
+		rt = &sp->pools[i];
+	} else {
+		if (i > 0 || srv->cfg->nrules == 0)
+			return false;
+		rt = &sp->none;
+	}
+	memset(out, 0, sizeof *out);
+	out->name = rt->p != NULL ? rt->p->name : "(no pool)";
+	out->cls = class_of(rt->p);
+	out->price = rt->p != NULL ? rt->price : 0;
+	if (rt->decided)
+		out->decision = rt->decision;
+	else {
+		out->decision.use = RULE_USE_ANY;
+		out->decision.index = -1;
+		out->decision.name = "(none)";
+	}
+	out->wanted = rt->p != NULL ? rt->wanted : -1;
+	out->running = rt->running;
+	return true;
+}

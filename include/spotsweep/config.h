@@ -60,6 +60,7 @@ struct config {
 	double		 lease_timeout_s;	/* 60 */
 	long		 max_connections;	/* open HTTP connections; 0: SERVER_MAX_CONNECTIONS */
 	double		 http_timeout_s;	/* idle connection and request read timeout: 60 */
+	bool		 metrics_public;	/* GET /metrics without the token: false */
 	char		*timezone;	/* NULL: UTC */
 	struct tz	*tz;		/* timezone loaded (tz.h); NULL: UTC */
 	struct rule	*rules;		/* rules.h */

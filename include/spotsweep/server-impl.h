@@ -37,6 +37,7 @@ struct slurm_dispatch;
 struct bayes_cache;
 struct worker_cache;
 struct server_pools;
+struct server_metrics;
 struct server_conn;
 struct evconnlistener;
 
@@ -67,6 +68,7 @@ struct server {
 	struct ssh_dispatch	*ssh;		/* server-ssh.c; NULL without ssh pools */
 	struct slurm_dispatch	*slurm;		/* server-slurm.c; NULL without slurm pools */
 	struct server_pools	*pools;		/* server-pools.c: prices, rules, scaling */
+	struct server_metrics	*metrics;	/* server-metrics.c: GET /metrics */
 	struct bayes_cache	*bayes;		/* server-search.c: bayes sweeps' history */
 	struct worker_cache	*workers_seen;	/* server-api.c: pools, last_seen writes */
 	void			(*commit_hook)(void *arg, bool ok);	/* see server_on_commit */
@@ -92,11 +94,13 @@ struct req_ctx {
 	bool			 replied;
 	int			 status;
 	char			*captured;	/* req NULL (server_handle): the reply body */
+	const char		*route;		/* the matched route's pattern, NULL before */
 };
 
 enum route_flags {
 	ROUTE_WRITE = 1,	/* changes the store: runs in the group-commit transaction */
 	ROUTE_PUBLIC = 2,	/* no token needed */
+	ROUTE_METRICS = 4,	/* no token needed when the config says metrics_public */
 };
 
 typedef void route_handler(struct req_ctx *ctx);

@@ -7,6 +7,7 @@
 #define SPOTSWEEP_SERVER_POOLS_H
 
 #include "spotsweep/config.h"
+#include "spotsweep/rules.h"
 #include "spotsweep/server-impl.h"
 #include "spotsweep/trial.h"
 
@@ -33,5 +34,18 @@ int server_pools_demand(struct server *srv, const struct pool *p, long *running,
 
 /* GET /v1/pools and PUT /v1/pools/NAME/price. */
 route_handler api_pools, api_pool_price;
+
+/* One pool as GET /v1/pools shows it (for GET /metrics). With no pools configured but
+ * rules, the workers without a pool: name "(no pool)", cls POOL_CLASS_MAX, price 0. */
+struct server_pool_view {
+	const char		*name;
+	enum pool_class		 cls;
+	double			 price;
+	struct rule_decision	 decision;	/* any, "(none)", -1 before the first */
+	long			 wanted;	/* -1 until first computed */
+	long			 running;
+};
+/* The i-th pool; false past the last. */
+bool server_pools_view(const struct server *srv, size_t i, struct server_pool_view *out);
 
 #endif
