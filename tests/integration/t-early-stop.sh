@@ -69,13 +69,14 @@ assert sum(p["trials"] for p in e["pruned_at"]) == int(sys.argv[2]), e
 assert all(3 <= p["step"] < 27 for p in e["pruned_at"]), e
 PY
 "$SPOTSWEEP" status "$id" >"$T/status.txt"
-grep -q "^pruned at  step [0-9]*: [0-9]*" "$T/status.txt" || fail "status: $(cat "$T/status.txt")"
-grep -q "^saved .* GPU-hours by early stopping" "$T/status.txt" || fail "status: $(cat "$T/status.txt")"
+# Not a terminal: status prints one logfmt line, where-pruned and GPU-hours saved as pairs.
+grep -q " pruned_at=[0-9]*:[0-9]*" "$T/status.txt" || fail "status: $(cat "$T/status.txt")"
+grep -q " gpu_hours_saved=[0-9]" "$T/status.txt" || fail "status: $(cat "$T/status.txt")"
 "$SPOTSWEEP" trials "$id" --state pruned --json | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin]
 assert rows and all(3 <= r["step"] < 27 for r in rows), rows' || fail "trials --json: the step pruned trials reached"
-ok "status: $(grep '^pruned at' "$T/status.txt"); $(grep '^saved' "$T/status.txt")"
+ok "status: $(grep -o 'pruned_at=[^ ]*' "$T/status.txt"); $(grep -o 'gpu_hours_saved=[^ ]*' "$T/status.txt")"
 
 "$SPOTSWEEP" export "$id" -o "$T/out.csv" || fail "export"
 head -n 1 "$T/out.csv" | tr -d '\r' | grep -qx 'trial_id,state,attempts,preemptions,lr,train_loss,runtime_s,gpu_hours,cost_usd,last_pool,started_at,finished_at' ||
