@@ -33,8 +33,14 @@ BENCH_BINS  = $(BENCH_SRCS:tests/bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRCS   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/%)
 FUZZ_SECONDS ?= 60
+# The dashboard's files, compiled into the library as C arrays (tools/embed-assets.sh).
+DASH_FILES  = $(wildcard src/dashboard/*)
+GEN_OBJS    = $(BUILD)/gen/dashboard-assets.o
+# What the browser test (tests/integration/t-dashboard.sh) drives: Debian's headless Chromium
+# through Selenium, for /usr/bin/python3.
+TEST_DEB_PKGS = chromium chromium-driver python3-selenium
 
-.PHONY: all deps bench-deps test unit integration sanitize bench demo install clean fuzz fuzz-deps \
+.PHONY: all deps test-deps bench-deps test unit integration sanitize bench demo install clean fuzz fuzz-deps \
 	fuzz-targets valgrind
 
 all: $(BIN)/spotsweep $(BIN)/spotsweep-agent
@@ -42,9 +48,17 @@ all: $(BIN)/spotsweep $(BIN)/spotsweep-agent
 $(BUILD)/%.o: src/%.c | $(BUILD)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(LIB): $(LIB_OBJS)
+$(LIB): $(LIB_OBJS) $(GEN_OBJS)
 	rm -f $@
 	ar rcs $@ $^
+
+# The directory is a prerequisite too, so that adding or removing a file rebuilds.
+$(BUILD)/gen/dashboard-assets.c: tools/embed-assets.sh src/dashboard $(DASH_FILES)
+	@mkdir -p $(@D)
+	tools/embed-assets.sh $@ src/dashboard
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BIN)/spotsweep: $(BUILD)/main.o $(LIB) | $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
@@ -76,18 +90,27 @@ deps:
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEB_PKGS) sqlite3 python3 >/dev/null; \
 	fi
 
+# Installs only what is missing, like deps.
+test-deps: deps
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	  /usr/bin/python3 -c 'import selenium' 2>/dev/null; then :; else \
+	  echo "make test-deps: installing $(TEST_DEB_PKGS)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TEST_DEB_PKGS) >/dev/null; \
+	fi
+
 unit: all $(CHECK_BINS)
 	@set -e; for t in $(CHECK_BINS); do echo "== $$t"; CK_FORK=yes $$t; done
 
 integration: all
 	@BIN=$(abspath $(BIN)) tests/integration/run-all.sh
 
-test: deps
+test: deps test-deps
 	$(MAKE) unit
 	$(MAKE) integration
 
 # A separate tree, so sanitized objects never mix with the normal build.
-sanitize: deps
+sanitize: deps test-deps
 	$(MAKE) BUILD=build/sanitize BIN=build/sanitize/bin OPT="-O1 -g -fno-omit-frame-pointer" \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  EXTRA_LDFLAGS="-fsanitize=address,undefined" unit integration
@@ -143,4 +166,4 @@ install: all
 clean:
 	rm -rf build bin
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/gen/*.d $(BUILD)/tests/*.d $(BUILD)/bench/*.d)

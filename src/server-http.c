@@ -21,6 +21,7 @@
 
 #include "spotsweep/agent-output.h"
 #include "spotsweep/log.h"
+#include "spotsweep/server-dash.h"
 #include "spotsweep/server-impl.h"
 #include "spotsweep/server-metrics.h"
 #include "spotsweep/server-pools.h"
@@ -39,6 +40,10 @@ struct route {
 
 static const struct route routes[] = {
 	{ EVHTTP_REQ_GET,  "/healthz",                    ROUTE_PUBLIC, api_healthz },
+	{ EVHTTP_REQ_GET,  "/",                           ROUTE_PUBLIC, api_dash_index },
+	{ EVHTTP_REQ_GET,  "/dashboard.js",               ROUTE_PUBLIC, api_dash_js },
+	{ EVHTTP_REQ_GET,  "/dashboard.css",              ROUTE_PUBLIC, api_dash_css },
+	{ EVHTTP_REQ_GET,  "/favicon.svg",                ROUTE_PUBLIC, api_dash_icon },
 	{ EVHTTP_REQ_GET,  "/metrics",                    ROUTE_METRICS, api_metrics },
 	{ EVHTTP_REQ_POST, "/v1/workers",                 ROUTE_WRITE,  api_register },
 	{ EVHTTP_REQ_GET,  "/v1/workers",                 0,            api_workers },
@@ -49,6 +54,12 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_GET,  "/v1/sweeps",                  0,            api_sweeps },
 	{ EVHTTP_REQ_GET,  "/v1/sweeps/:id",              0,            api_sweep },
 	{ EVHTTP_REQ_GET,  "/v1/sweeps/:id/trials",       0,            api_sweep_trials },
+	{ EVHTTP_REQ_GET,  "/v1/sweeps/:id/results",      0,            api_sweep_results },
+	{ EVHTTP_REQ_GET,  "/v1/sweeps/:id/metrics",      0,            api_sweep_metrics },
+	{ EVHTTP_REQ_GET,  "/v1/sweeps/:id/attempts",     0,            api_sweep_attempts },
+	{ EVHTTP_REQ_GET,  "/v1/sweeps/:id/cost",         0,            api_sweep_cost },
+	{ EVHTTP_REQ_GET,  "/v1/cost",                    0,            api_cost },
+	{ EVHTTP_REQ_GET,  "/v1/rules",                   0,            api_rules },
 	{ EVHTTP_REQ_GET,  "/v1/pools",                   0,            api_pools },
 	{ EVHTTP_REQ_PUT,  "/v1/pools/:name/price",       ROUTE_WRITE,  api_pool_price },
 };
