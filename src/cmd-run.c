@@ -496,6 +496,8 @@ cmd_run_exec(const struct cmd_entry *self, struct cmd_args *args)
 		goto fail;
 	fprintf(stderr, "spotsweep: scheduler on http://%s, %ld agent%s, work in %s\n",
 	    server_address(rs.srv), nagents, nagents == 1 ? "" : "s", rs.workdir);
+	fprintf(stderr, "spotsweep: dashboard on http://%s/ while the sweep runs\n",
+	    server_address(rs.srv));
 	agent_path = agent_binary();
 	rs.agent_path = agent_path;
 	rs.tty = isatty(STDERR_FILENO) && getenv("NO_COLOR") == NULL;
