@@ -171,31 +171,12 @@ api_dash_icon(struct req_ctx *ctx)
 
 /* ---- helpers ---- */
 
-/* A query parameter, decoded, in a malloc'd string; NULL when absent. */
-static char *
-query_get(struct req_ctx *ctx, const char *key)
-{
-	struct evkeyvalq q;
-	const char *v;
-	char *out = NULL;
-
-	if (ctx->query == NULL)
-		return NULL;
-	memset(&q, 0, sizeof q);
-	if (evhttp_parse_query_str(ctx->query, &q) != 0)
-		return NULL;
-	if ((v = evhttp_find_header(&q, key)) != NULL)
-		out = xstrdup(v);
-	evhttp_clear_headers(&q);
-	return out;
-}
-
 /* An integer query parameter in [min, max], def when absent; false when malformed. */
 static bool
 query_int(struct req_ctx *ctx, const char *key, long long min, long long max, long long def,
     long long *out)
 {
-	char *s = query_get(ctx, key);
+	char *s = req_query(ctx, key);
 	bool ok = true;
 
 	*out = def;
@@ -540,7 +521,7 @@ api_sweep_metrics(struct req_ctx *ctx)
 	struct sweep_head h;
 	struct curve_trial *list = NULL;
 	sqlite3_stmt *stmt;
-	char *metric = query_get(ctx, "metric"), *cause = NULL;
+	char *metric = req_query(ctx, "metric"), *cause = NULL;
 	long long ntrials, npoints, only;
 	size_t n = 0, i;
 	json_t *trials = NULL, *doc, *seen = json_object(), *names, *v;

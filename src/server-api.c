@@ -878,9 +878,8 @@ api_sweep(struct req_ctx *ctx)
 	sweep_summary_clear(&sum);
 }
 
-/* Reads a query parameter (decoded) into a malloc'd string or NULL. */
-static char *
-query_get(struct req_ctx *ctx, const char *key)
+char *
+req_query(struct req_ctx *ctx, const char *key)
 {
 	struct evkeyvalq q;
 	const char *v;
@@ -903,8 +902,8 @@ api_sweep_trials(struct req_ctx *ctx)
 	struct server *srv = ctx->srv;
 	enum trial_state state;
 	sqlite3_stmt *stmt;
-	char *state_s = query_get(ctx, "state"), *after_s = query_get(ctx, "after");
-	char *limit_s = query_get(ctx, "limit"), *cause = NULL;
+	char *state_s = req_query(ctx, "state"), *after_s = req_query(ctx, "after");
+	char *limit_s = req_query(ctx, "limit"), *cause = NULL;
 	long long after = 0, limit = 1000;
 	json_error_t jerr;
 	json_t *arr;

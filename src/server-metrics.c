@@ -505,30 +505,15 @@ scrape_clear(struct scrape *s)
 	free(s->workers);
 }
 
-/* The same query as the best trial of `status` (store-sweep.c), so the two agree. */
+/* The best trial as `status` finds it (store_best_trial), so the two agree. */
 static int
 read_best(struct store *st, struct sweep_row *r, bool minimize, char **cause)
 {
-	sqlite3_stmt *stmt;
+	int64_t trial_id;
 	int rc;
 
-	if (minimize)
-		stmt = store_stmt(st, "SELECT id, value, params FROM trials WHERE sweep_id = ?"
-		    " AND state = 'succeeded' AND value IS NOT NULL ORDER BY value, id LIMIT 1",
-		    cause);
-	else
-		stmt = store_stmt(st, "SELECT id, value, params FROM trials WHERE sweep_id = ?"
-		    " AND state = 'succeeded' AND value IS NOT NULL ORDER BY value DESC, id"
-		    " LIMIT 1", cause);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, r->id);
-	rc = store_step_row(st, stmt, "finding the best trial", cause);
-	if (rc == 1) {
-		r->has_best = true;
-		r->best = sqlite3_column_double(stmt, 1);
-		sqlite3_reset(stmt);
-	}
+	rc = store_best_trial(st, r->id, minimize, &trial_id, &r->best, NULL, cause);
+	r->has_best = rc == 1;
 	return rc < 0 ? -1 : 0;
 }
 

@@ -219,13 +219,14 @@ sweep_summary_clear(struct sweep_summary *s)
 
 /* The best succeeded trial by the sweep's goal; ties go to the older trial. Both orders
  * are served by the trials_best index without a sort of the sweep's trials. */
-static int
-find_best(struct store *st, struct sweep_summary *s, char **cause)
+int
+store_best_trial(struct store *st, int64_t sweep_id, bool minimize, int64_t *trial_id,
+    double *value, char **params, char **cause)
 {
 	sqlite3_stmt *stmt;
 	int rc;
 
-	if (s->minimize)
+	if (minimize)
 		stmt = store_stmt(st, "SELECT id, value, params FROM trials WHERE sweep_id = ?"
 		    " AND state = 'succeeded' AND value IS NOT NULL ORDER BY value, id LIMIT 1",
 		    cause);
@@ -235,15 +236,26 @@ find_best(struct store *st, struct sweep_summary *s, char **cause)
 		    " LIMIT 1", cause);
 	if (stmt == NULL)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, s->id);
+	sqlite3_bind_int64(stmt, 1, sweep_id);
 	rc = store_step_row(st, stmt, "finding the best trial", cause);
 	if (rc == 1) {
-		s->has_best = true;
-		s->best_trial = sqlite3_column_int64(stmt, 0);
-		s->best_value = sqlite3_column_double(stmt, 1);
-		s->best_params = store_column_strdup(stmt, 2);
+		*trial_id = sqlite3_column_int64(stmt, 0);
+		*value = sqlite3_column_double(stmt, 1);
+		if (params != NULL)
+			*params = store_column_strdup(stmt, 2);
 		sqlite3_reset(stmt);
 	}
+	return rc;
+}
+
+static int
+find_best(struct store *st, struct sweep_summary *s, char **cause)
+{
+	int rc;
+
+	rc = store_best_trial(st, s->id, s->minimize, &s->best_trial, &s->best_value,
+	    &s->best_params, cause);
+	s->has_best = rc == 1;
 	return rc < 0 ? -1 : 0;
 }
 

@@ -112,6 +112,8 @@ void reply_json_text(struct req_ctx *ctx, int status, char *body);
 /* Replies {"error": message}. */
 void reply_error(struct req_ctx *ctx, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A query parameter of the request, decoded, in a malloc'd string; NULL when absent. */
+char *req_query(struct req_ctx *ctx, const char *key);
 /* 204 with no body. */
 void reply_empty(struct req_ctx *ctx, int status);
 

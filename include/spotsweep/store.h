@@ -99,6 +99,11 @@ void sweep_summary_json(const struct sweep_summary *s, struct buf *b);
 json_t *sweep_summary_to_json(const struct sweep_summary *s);
 /* Fills s for sweep id; -1 with cause "no sweep N" when absent. */
 int store_sweep_summary(struct store *st, int64_t id, struct sweep_summary *s, char **cause);
+/* The best succeeded trial of a sweep by its goal (ties: the older trial), served by the
+ * trials_best index: 1 with *trial_id, *value and (if params is non-NULL) *params, 0 when
+ * no trial succeeded with a value, -1 with *cause. */
+int store_best_trial(struct store *st, int64_t sweep_id, bool minimize, int64_t *trial_id,
+    double *value, char **params, char **cause);
 /* All sweep ids, oldest first. Caller frees *ids. */
 int store_sweep_ids(struct store *st, int64_t **ids, size_t *n, char **cause);
 /* Loads the parsed spec of a stored sweep (from its stored text). */

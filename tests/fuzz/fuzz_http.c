@@ -7,8 +7,9 @@
  * Authorization line ("@" for the right token, empty for none, else sent as is), then the
  * body; the URI and body may use world.h's placeholders. Checked besides memory safety:
  * every status is one the API documents (never 500: the store cannot fail here), every reply
- * body is a JSON document (an error's with its "error" message), no /v1/ call succeeds
- * without the token, and the sweep's per-state counters match its trials. */
+ * body is a JSON document (an error's with its "error" message) but /metrics' answer, which
+ * is Prometheus text, no /v1/ call (nor /metrics: the world's config keeps it private)
+ * succeeds without the token, and the sweep's per-state counters match its trials. */
 #include "world.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -22,6 +23,7 @@ one_request(struct world *w, const char *p, size_t n)
 	char *method, *uri, *auth = NULL, *bodyx, *reply = NULL;
 	size_t auth_len;
 	json_t *o;
+	bool metrics;
 	int status;
 
 	if ((nl1 = memchr(p, '\n', n)) == NULL || (sp = memchr(p, ' ', (size_t)(nl1 - p))) ==
@@ -54,7 +56,14 @@ one_request(struct world *w, const char *p, size_t n)
 	}
 	if ((status == 204) != (reply == NULL))
 		abort();
-	if (reply != NULL) {
+	metrics = strncmp(uri, "/metrics", 8) == 0 && (uri[8] == '\0' || uri[8] == '?' ||
+	    uri[8] == '#');
+	if (reply != NULL && metrics && status == 200) {
+		if (strncmp(reply, "# HELP ", 7) != 0) {
+			fprintf(stderr, "/metrics is not the text format: %.80s\n", reply);
+			abort();
+		}
+	} else if (reply != NULL) {
 		if ((o = json_loads(reply, JSON_DECODE_ANY, NULL)) == NULL ||
 		    (!json_is_object(o) && !json_is_array(o)) ||
 		    (status >= 400 && !json_is_string(json_object_get(o, "error")))) {
@@ -63,7 +72,7 @@ one_request(struct world *w, const char *p, size_t n)
 		}
 		json_decref(o);
 	}
-	if (status < 300 && strncmp(uri, "/v1/", 4) == 0 &&
+	if (status < 300 && (strncmp(uri, "/v1/", 4) == 0 || metrics) &&
 	    (auth == NULL || strcmp(auth, "Bearer " TOKEN) != 0)) {
 		fprintf(stderr, "%s %s succeeded without the token\n", method, uri);
 		abort();
