@@ -27,42 +27,12 @@ money(char out[80], double usd)
 	snprintf(out, 80, "%s$%s", usd <= -0.005 ? "-" : "", n);
 }
 
-static json_t *
-bucket_json(const struct cost_bucket *b)
-{
-	return json_pack("{s:I,s:f,s:f,s:f}", "attempts", (json_int_t)b->attempts,
-	    "runtime_s", b->runtime_s, "gpu_hours", b->gpu_hours, "cost_usd", b->cost);
-}
-
 static void
 print_json(const struct sweep_cost *c, const char *source)
 {
-	json_t *doc, *classes = json_object(), *od = json_null();
+	json_t *doc = sweep_cost_json(c, source);
 	char *text;
-	int i;
 
-	for (i = 0; i < COST_CLASS_MAX; i++)
-		json_object_set_new(classes, cost_class_name((enum cost_class)i),
-		    bucket_json(&c->by_class[i]));
-	if (c->has_on_demand_price)
-		od = json_pack("{s:f,s:s,s:f,s:f,s:f}", "price_per_hour", c->on_demand_price,
-		    "source", source, "cost_usd", c->on_demand_cost, "savings_usd", c->savings,
-		    "savings_pct", c->savings_fraction * 100);
-	doc = json_pack("{s:I,s:I,s:I,s:f,s:f,s:f,s:o,s:o,s:{s:I,s:f,s:f,s:f,s:f}}",
-	    "sweep_id", (json_int_t)c->sweep_id,
-	    "attempts", (json_int_t)c->attempts,
-	    "running_attempts", (json_int_t)c->running_attempts,
-	    "runtime_s", c->total_runtime_s,
-	    "gpu_hours", c->gpu_hours,
-	    "cost_usd", c->cost,
-	    "by_class", classes,
-	    "on_demand", od,
-	    "interrupted",
-	    "attempts", (json_int_t)c->interrupted_attempts,
-	    "gpu_hours", c->interrupted_gpu_hours,
-	    "lost_runtime_s", c->redone_runtime_s,
-	    "lost_gpu_hours", c->redone_gpu_hours,
-	    "lost_cost_usd", c->redone_cost);
 	text = json_dumps(doc, JSON_COMPACT);
 	printf("%s\n", text);
 	free(text);

@@ -731,52 +731,19 @@ out:
 
 /* ---- GET /v1/cost, /v1/sweeps/:id/cost ---- */
 
-static json_t *
-bucket_json(const struct cost_bucket *b)
-{
-	return json_pack("{s:I,s:o,s:o,s:o}", "attempts", (json_int_t)b->attempts,
-	    "runtime_s", num_json(b->runtime_s), "gpu_hours", num_json(b->gpu_hours),
-	    "cost_usd", num_json(b->cost));
-}
-
 /* The sweep's cost as `spotsweep cost --json` prints it; NULL with *cause. */
 static json_t *
-sweep_cost_json(struct store *st, int64_t id, char **cause)
+sweep_cost_doc(struct store *st, int64_t id, char **cause)
 {
 	struct sweep_cost c;
 	const char *source = NULL;
 	double price = -1;
 	bool found = false;
-	json_t *classes, *od = json_null();
-	int i;
 
 	if (store_on_demand_price(st, id, &price, &found, &source, cause) != 0 ||
 	    store_sweep_cost(st, id, found ? price : -1, &c, cause) != 0)
 		return NULL;
-	classes = json_object();
-	for (i = 0; i < COST_CLASS_MAX; i++)
-		json_object_set_new(classes, cost_class_name((enum cost_class)i),
-		    bucket_json(&c.by_class[i]));
-	if (c.has_on_demand_price)
-		od = json_pack("{s:o,s:s,s:o,s:o,s:o}", "price_per_hour",
-		    num_json(c.on_demand_price), "source", source,
-		    "cost_usd", num_json(c.on_demand_cost), "savings_usd", num_json(c.savings),
-		    "savings_pct", num_json(c.savings_fraction * 100));
-	return json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:{s:I,s:o,s:o,s:o,s:o}}",
-	    "sweep_id", (json_int_t)c.sweep_id,
-	    "attempts", (json_int_t)c.attempts,
-	    "running_attempts", (json_int_t)c.running_attempts,
-	    "runtime_s", num_json(c.total_runtime_s),
-	    "gpu_hours", num_json(c.gpu_hours),
-	    "cost_usd", num_json(c.cost),
-	    "by_class", classes,
-	    "on_demand", od,
-	    "interrupted",
-	    "attempts", (json_int_t)c.interrupted_attempts,
-	    "gpu_hours", num_json(c.interrupted_gpu_hours),
-	    "lost_runtime_s", num_json(c.redone_runtime_s),
-	    "lost_gpu_hours", num_json(c.redone_gpu_hours),
-	    "lost_cost_usd", num_json(c.redone_cost));
+	return sweep_cost_json(&c, source);
 }
 
 void
@@ -789,7 +756,7 @@ api_sweep_cost(struct req_ctx *ctx)
 	if (sweep_head(ctx, ctx->ids[0], &h) != 0)
 		return;
 	sweep_head_clear(&h);
-	if ((doc = sweep_cost_json(ctx->srv->st, ctx->ids[0], &cause)) == NULL) {
+	if ((doc = sweep_cost_doc(ctx->srv->st, ctx->ids[0], &cause)) == NULL) {
 		store_failed(ctx, cause);
 		return;
 	}
@@ -810,7 +777,7 @@ api_cost(struct req_ctx *ctx)
 	}
 	arr = json_array();
 	for (i = 0; i < n; i++) {
-		if ((doc = sweep_cost_json(ctx->srv->st, ids[i], &cause)) == NULL) {
+		if ((doc = sweep_cost_doc(ctx->srv->st, ids[i], &cause)) == NULL) {
 			json_decref(arr);
 			free(ids);
 			store_failed(ctx, cause);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "spotsweep/cost.h"
 #include "spotsweep/store-impl.h"
 #include "spotsweep/xmalloc.h"
@@ -159,4 +161,50 @@ store_on_demand_price(struct store *st, int64_t sweep_id, double *price, bool *f
 	if (rc == 1)
 		sqlite3_reset(stmt);
 	return 0;
+}
+
+/* A number, or null for what JSON cannot hold (a NaN or an infinity). */
+static json_t *
+cost_num(double d)
+{
+	return isfinite(d) ? json_real(d) : json_null();
+}
+
+static json_t *
+bucket_json(const struct cost_bucket *b)
+{
+	return json_pack("{s:I,s:o,s:o,s:o}", "attempts", (json_int_t)b->attempts,
+	    "runtime_s", cost_num(b->runtime_s), "gpu_hours", cost_num(b->gpu_hours),
+	    "cost_usd", cost_num(b->cost));
+}
+
+json_t *
+sweep_cost_json(const struct sweep_cost *c, const char *source)
+{
+	json_t *classes = json_object(), *od = json_null();
+	int i;
+
+	for (i = 0; i < COST_CLASS_MAX; i++)
+		json_object_set_new(classes, cost_class_name((enum cost_class)i),
+		    bucket_json(&c->by_class[i]));
+	if (c->has_on_demand_price)
+		od = json_pack("{s:o,s:s?,s:o,s:o,s:o}", "price_per_hour",
+		    cost_num(c->on_demand_price), "source", source,
+		    "cost_usd", cost_num(c->on_demand_cost), "savings_usd", cost_num(c->savings),
+		    "savings_pct", cost_num(c->savings_fraction * 100));
+	return json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:{s:I,s:o,s:o,s:o,s:o}}",
+	    "sweep_id", (json_int_t)c->sweep_id,
+	    "attempts", (json_int_t)c->attempts,
+	    "running_attempts", (json_int_t)c->running_attempts,
+	    "runtime_s", cost_num(c->total_runtime_s),
+	    "gpu_hours", cost_num(c->gpu_hours),
+	    "cost_usd", cost_num(c->cost),
+	    "by_class", classes,
+	    "on_demand", od,
+	    "interrupted",
+	    "attempts", (json_int_t)c->interrupted_attempts,
+	    "gpu_hours", cost_num(c->interrupted_gpu_hours),
+	    "lost_runtime_s", cost_num(c->redone_runtime_s),
+	    "lost_gpu_hours", cost_num(c->redone_gpu_hours),
+	    "lost_cost_usd", cost_num(c->redone_cost));
 }

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "spotsweep/store.h"
 
 enum cost_class { COST_SPOT, COST_ON_DEMAND, COST_UNCLASSED, COST_CLASS_MAX };
@@ -50,5 +52,9 @@ int store_sweep_cost(struct store *st, int64_t sweep_id, double on_demand_price,
  * *found false when neither exists; *source says which ("pools", "attempts"). */
 int store_on_demand_price(struct store *st, int64_t sweep_id, double *price, bool *found,
     const char **source, char **cause);
+
+/* The cost as `spotsweep cost --json` prints it and the API serves it (source: where the
+ * on-demand price came from). */
+json_t *sweep_cost_json(const struct sweep_cost *c, const char *source);
 
 #endif
