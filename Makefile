@@ -159,9 +159,33 @@ demo: deps
 	$(MAKE) all
 	@contrib/demo.sh
 
+# The binaries, man pages, bash and zsh completions, the systemd units (their binary path
+# rewritten to $(PREFIX)/bin), the sysusers.d entry of their user, and the Python helper for
+# trainers with an example (DATADIR/python) and the agent's example settings (DATADIR).
+# Distributions with units elsewhere set UNITDIR (/lib/systemd/system) and SYSUSERSDIR.
+MANDIR      ?= $(PREFIX)/share/man
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+DATADIR     ?= $(PREFIX)/share/spotsweep
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/site-functions
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DATADIR)/python
 	install -m 0755 $(BIN)/spotsweep $(BIN)/spotsweep-agent $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 man/spotsweep.1 man/spotsweep-agent.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/spotsweep-spec.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 contrib/completion/spotsweep.bash $(DESTDIR)$(BASHCOMPDIR)/spotsweep
+	ln -sf spotsweep $(DESTDIR)$(BASHCOMPDIR)/spotsweep-agent
+	install -m 0644 contrib/completion/_spotsweep $(DESTDIR)$(ZSHCOMPDIR)/_spotsweep
+	for u in spotsweep.service spotsweep-agent@.service; do \
+	  sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' contrib/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	install -m 0644 contrib/systemd/spotsweep.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/spotsweep.conf
+	install -m 0644 contrib/systemd/agent.env.example $(DESTDIR)$(DATADIR)/
+	install -m 0644 contrib/python/spotsweep_trainer.py $(DESTDIR)$(DATADIR)/python/
+	install -m 0755 contrib/python/example_train.py $(DESTDIR)$(DATADIR)/python/
 
 clean:
 	rm -rf build bin
