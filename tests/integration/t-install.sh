@@ -8,6 +8,8 @@
 # The binaries installed are the ones under test ($BIN): `-o all` keeps make from rebuilding
 # anything, so the sanitizer run installs its own build.
 . tests/integration/lib.sh
+# No __pycache__ in the source tree from importing contrib/python.
+export PYTHONDONTWRITEBYTECODE=1
 
 DEST=$T/dest
 env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory install \

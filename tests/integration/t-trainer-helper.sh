@@ -6,6 +6,8 @@
 # through the helper's {"preempting": true} line and exit status 143.
 . tests/integration/lib.sh
 . tests/integration/lib-preempt.sh
+# No __pycache__ in the source tree from importing contrib/python.
+export PYTHONDONTWRITEBYTECODE=1
 
 HELPER_TRAIN="$ROOT/contrib/python/example_train.py"
 # spec NAME MODE: a one-trial sweep of the example trainer; --save-in-handler MODE.
