@@ -731,19 +731,76 @@ out:
 
 /* ---- GET /v1/cost, /v1/sweeps/:id/cost ---- */
 
-/* The sweep's cost as `spotsweep cost --json` prints it; NULL with *cause. */
-static json_t *
-sweep_cost_doc(struct store *st, int64_t id, char **cause)
+/* A sweep's cost comes from all its attempts: a scan that takes the event loop about a
+ * second per million of them. The page asks every few seconds, so answers are reused for a
+ * while that grows with what they cost to make: at most ~2% of the loop goes to them. */
+#define COST_TTL_MIN_S		5.0
+#define COST_TTL_FACTOR		50.0
+
+struct cost_cache_entry {
+	int64_t	 sweep_id;
+	json_t	*doc;
+	double	 made_at;	/* now_mono() */
+	double	 ttl_s;
+};
+
+struct dash_cost_cache {
+	struct cost_cache_entry	*e;
+	size_t			 n;
+};
+
+void
+server_dash_free(struct server *srv)
 {
+	size_t i;
+
+	if (srv->dash_cost == NULL)
+		return;
+	for (i = 0; i < srv->dash_cost->n; i++)
+		json_decref(srv->dash_cost->e[i].doc);
+	free(srv->dash_cost->e);
+	free(srv->dash_cost);
+	srv->dash_cost = NULL;
+}
+
+/* The sweep's cost as `spotsweep cost --json` prints it (a new reference); NULL with
+ * *cause. */
+static json_t *
+sweep_cost_doc(struct server *srv, int64_t id, char **cause)
+{
+	struct cost_cache_entry *e = NULL;
 	struct sweep_cost c;
 	const char *source = NULL;
-	double price = -1;
+	double price = -1, start = now_mono();
 	bool found = false;
+	size_t i;
 
-	if (store_on_demand_price(st, id, &price, &found, &source, cause) != 0 ||
-	    store_sweep_cost(st, id, found ? price : -1, &c, cause) != 0)
+	if (srv->dash_cost == NULL)
+		srv->dash_cost = xcalloc(1, sizeof *srv->dash_cost);
+	for (i = 0; i < srv->dash_cost->n; i++) {
+		if (srv->dash_cost->e[i].sweep_id == id) {
+			e = &srv->dash_cost->e[i];
+			break;
+		}
+	}
+	if (e != NULL && start - e->made_at < e->ttl_s)
+		return json_incref(e->doc);
+	if (store_on_demand_price(srv->st, id, &price, &found, &source, cause) != 0 ||
+	    store_sweep_cost(srv->st, id, found ? price : -1, &c, cause) != 0)
 		return NULL;
-	return sweep_cost_json(&c, source);
+	if (e == NULL) {
+		srv->dash_cost->e = xreallocarray(srv->dash_cost->e, srv->dash_cost->n + 1,
+		    sizeof *srv->dash_cost->e);
+		e = &srv->dash_cost->e[srv->dash_cost->n++];
+		e->sweep_id = id;
+	} else
+		json_decref(e->doc);
+	e->doc = sweep_cost_json(&c, source);
+	e->made_at = now_mono();
+	e->ttl_s = (e->made_at - start) * COST_TTL_FACTOR;
+	if (e->ttl_s < COST_TTL_MIN_S)
+		e->ttl_s = COST_TTL_MIN_S;
+	return json_incref(e->doc);
 }
 
 void
@@ -756,7 +813,7 @@ api_sweep_cost(struct req_ctx *ctx)
 	if (sweep_head(ctx, ctx->ids[0], &h) != 0)
 		return;
 	sweep_head_clear(&h);
-	if ((doc = sweep_cost_doc(ctx->srv->st, ctx->ids[0], &cause)) == NULL) {
+	if ((doc = sweep_cost_doc(ctx->srv, ctx->ids[0], &cause)) == NULL) {
 		store_failed(ctx, cause);
 		return;
 	}
@@ -777,7 +834,7 @@ api_cost(struct req_ctx *ctx)
 	}
 	arr = json_array();
 	for (i = 0; i < n; i++) {
-		if ((doc = sweep_cost_doc(ctx->srv->st, ids[i], &cause)) == NULL) {
+		if ((doc = sweep_cost_doc(ctx->srv, ids[i], &cause)) == NULL) {
 			json_decref(arr);
 			free(ids);
 			store_failed(ctx, cause);

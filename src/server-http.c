@@ -783,6 +783,7 @@ server_free(struct server *srv)
 	server_conns_stop(srv);
 	server_search_free(srv);
 	server_api_free(srv);
+	server_dash_free(srv);
 	for (i = 0; i < srv->nsweeps; i++) {
 		spec_free(srv->sweeps[i].spec);
 		free(srv->sweeps[i].lease_tail);

@@ -20,6 +20,9 @@ route_handler api_dash_index, api_dash_js, api_dash_css, api_dash_icon;
 route_handler api_sweep_results, api_sweep_metrics, api_sweep_attempts, api_sweep_cost,
     api_cost, api_rules;
 
+/* Forgets the cost answers kept for reuse. */
+void server_dash_free(struct server *srv);
+
 /* Picks at most limit of n items spread evenly, the first and the last always among them,
  * plus every i with keep[i] (keep may be NULL) unless that would pick more than 2 * limit.
  * Sets chosen[i] (n of them) and returns how many were chosen. */

@@ -36,6 +36,7 @@ struct ssh_dispatch;
 struct slurm_dispatch;
 struct bayes_cache;
 struct worker_cache;
+struct dash_cost_cache;
 struct server_pools;
 struct server_metrics;
 struct server_conn;
@@ -71,6 +72,7 @@ struct server {
 	struct server_metrics	*metrics;	/* server-metrics.c: GET /metrics */
 	struct bayes_cache	*bayes;		/* server-search.c: bayes sweeps' history */
 	struct worker_cache	*workers_seen;	/* server-api.c: pools, last_seen writes */
+	struct dash_cost_cache	*dash_cost;	/* server-api-dash.c: cost answers kept */
 	void			(*commit_hook)(void *arg, bool ok);	/* see server_on_commit */
 	void			*commit_hook_arg;
 

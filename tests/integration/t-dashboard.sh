@@ -149,7 +149,7 @@ import time
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -180,7 +180,9 @@ service = Service("/usr/bin/chromedriver")
 drv = webdriver.Chrome(service=service, options=opts)
 open(pidfile, "w").write(str(service.process.pid))
 drv.set_window_size(1400, 1900)
-wait = WebDriverWait(drv, 60, poll_frequency=0.2)
+# A poll re-draws the plots of a running sweep: an element read a moment ago may be gone.
+wait = WebDriverWait(drv, 60, poll_frequency=0.2,
+                     ignored_exceptions=[StaleElementReferenceException])
 
 
 def q(css):
@@ -206,6 +208,16 @@ def show(sweep_id):
         "data-sweep-id") == str(sweep_id))
     seen = polls()
     until("a fresh poll", lambda: polls() > seen)
+
+
+def settled(fn):
+    """Runs fn, again if a poll re-drew what it was reading (bounded)."""
+    for _ in range(50):
+        try:
+            return fn()
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return fn()
 
 
 def severe(entries):
@@ -245,86 +257,92 @@ try:
 
     # The finished sweep.
     show(done_id)
-    results = api("/v1/sweeps/%d/results" % done_id)
-    s = status[done_id]
-    if results["finished"] != s["succeeded"] + s["pruned"]:
-        fail("results: %d finished, status: %d" % (results["finished"], s["succeeded"] + s["pruned"]))
-    pts = q('svg[data-plot="objective"] circle.pt')
-    if len(pts) != s["succeeded"]:
-        fail("objective plot: %d points for %d trials with a value" % (len(pts), s["succeeded"]))
-    best = q('svg[data-plot="objective"] path.best')
-    if len(best) != 1 or not best[0].get_attribute("d").startswith("M"):
-        fail("objective plot: no best-so-far line")
-    best_ids = {int(p.get_attribute("data-trial-id")) for p in pts}
-    if s["best"]["trial_id"] not in best_ids:
-        fail("the best trial is not plotted")
-    facets = q('svg[data-plot="params"] g.facet')
-    names = sorted(f.get_attribute("data-param") for f in facets)
-    if names != ["batch_size", "lr"]:
-        fail("parameter facets: %s" % names)
-    ppts = q('svg[data-plot="params"] circle.pt')
-    if len(ppts) != 2 * s["succeeded"]:
-        fail("parameter plot: %d points, not %d" % (len(ppts), 2 * s["succeeded"]))
-    curves = api("/v1/sweeps/%d/metrics?trials=12&points=300" % done_id)
-    with_points = [t for t in curves["trials"] if t["points"]]
-    paths = q('svg[data-plot="curves"] path.curve')
-    if len(paths) != len(with_points) or len(paths) != s["trials"]:
-        fail("learning curves: %d paths, %d trials with history, %d trials" %
-             (len(paths), len(with_points), s["trials"]))
-    if len(q('svg[data-plot="curves"] path.curve.best-trial')) != 1:
-        fail("learning curves: the best trial is not marked")
-    if not q('svg[data-plot="curves"] circle.resume'):
-        fail("learning curves: the preempted trial's resume is not marked")
-    attempts = api("/v1/sweeps/%d/attempts" % done_id)
-    bars = q('svg[data-plot="timeline"] rect.attempt')
-    if len(bars) != attempts["total"] or attempts["total"] != s["trials"] + 1:
-        fail("timeline: %d bars, %d attempts" % (len(bars), attempts["total"]))
-    marks = q('svg[data-plot="timeline"] path.preempt')
-    if len(marks) != 1 or len(q('svg[data-plot="timeline"] rect.attempt.preempted')) != 1:
-        fail("timeline: %d preemption marks, not 1" % len(marks))
-    workers = {t.text for t in q('svg[data-plot="timeline"] text.worker')}
-    if workers != {"p0", "a1", "o1"}:
-        fail("timeline rows: %s" % workers)
-    cost = api("/v1/sweeps/%d/cost" % done_id)
-    for cls, want in [("spot", cost["by_class"]["spot"]["cost_usd"]),
-                      ("on-demand", cost["by_class"]["on-demand"]["cost_usd"]),
-                      ("total", cost["cost_usd"]),
-                      ("on-demand-equivalent", cost["on_demand"]["cost_usd"])]:
-        cell = q('#spend tr[data-class="%s"] td[data-field="cost"]' % cls)
-        if not cell:
-            fail("spend: no %s row" % cls)
-        got = float(cell[0].get_attribute("data-value"))
-        if abs(got - want) > 1e-9 * max(1, abs(want)) or not want > 0:
-            fail("spend %s: %r shown, the API says %r" % (cls, got, want))
-    rules = api("/v1/rules")
-    for p in rules["pools"]:
-        row = q('#rules-pools tr[data-pool="%s"]' % p["name"])
-        if not row:
-            fail("rules: no row for pool %s" % p["name"])
-        use = row[0].find_element(By.CSS_SELECTOR, 'td[data-field="use"]').text
-        if use != "spot" or p["decision"]["rule"] != "default":
-            fail("rules: pool %s: %s now (%s)" % (p["name"], use, p["decision"]))
-        at = row[0].find_element(By.CSS_SELECTOR, 'td[data-field="next"]').get_attribute("data-at")
-        if at is None or float(at) != next_at or p["next"]["decision"]["rule"] != "later":
-            fail("rules: pool %s: next change %s, expected %s by 'later'" % (p["name"], at, next_at))
-    if len(q("#rules-list li")) != 3 or len(q("#rules-list li.active")) != 1:
-        fail("rules list: %d rules, %d in force" % (len(q("#rules-list li")), len(q("#rules-list li.active"))))
-    drv.save_screenshot(out + "/dashboard-finished.png")
+    def finished_checks():
+        results = api("/v1/sweeps/%d/results" % done_id)
+        s = status[done_id]
+        if results["finished"] != s["succeeded"] + s["pruned"]:
+            fail("results: %d finished, status: %d" % (results["finished"], s["succeeded"] + s["pruned"]))
+        pts = q('svg[data-plot="objective"] circle.pt')
+        if len(pts) != s["succeeded"]:
+            fail("objective plot: %d points for %d trials with a value" % (len(pts), s["succeeded"]))
+        best = q('svg[data-plot="objective"] path.best')
+        if len(best) != 1 or not best[0].get_attribute("d").startswith("M"):
+            fail("objective plot: no best-so-far line")
+        best_ids = {int(p.get_attribute("data-trial-id")) for p in pts}
+        if s["best"]["trial_id"] not in best_ids:
+            fail("the best trial is not plotted")
+        facets = q('svg[data-plot="params"] g.facet')
+        names = sorted(f.get_attribute("data-param") for f in facets)
+        if names != ["batch_size", "lr"]:
+            fail("parameter facets: %s" % names)
+        ppts = q('svg[data-plot="params"] circle.pt')
+        if len(ppts) != 2 * s["succeeded"]:
+            fail("parameter plot: %d points, not %d" % (len(ppts), 2 * s["succeeded"]))
+        curves = api("/v1/sweeps/%d/metrics?trials=12&points=300" % done_id)
+        with_points = [t for t in curves["trials"] if t["points"]]
+        paths = q('svg[data-plot="curves"] path.curve')
+        if len(paths) != len(with_points) or len(paths) != s["trials"]:
+            fail("learning curves: %d paths, %d trials with history, %d trials" %
+                 (len(paths), len(with_points), s["trials"]))
+        if len(q('svg[data-plot="curves"] path.curve.best-trial')) != 1:
+            fail("learning curves: the best trial is not marked")
+        if not q('svg[data-plot="curves"] circle.resume'):
+            fail("learning curves: the preempted trial's resume is not marked")
+        attempts = api("/v1/sweeps/%d/attempts" % done_id)
+        bars = q('svg[data-plot="timeline"] rect.attempt')
+        if len(bars) != attempts["total"] or attempts["total"] != s["trials"] + 1:
+            fail("timeline: %d bars, %d attempts" % (len(bars), attempts["total"]))
+        marks = q('svg[data-plot="timeline"] path.preempt')
+        if len(marks) != 1 or len(q('svg[data-plot="timeline"] rect.attempt.preempted')) != 1:
+            fail("timeline: %d preemption marks, not 1" % len(marks))
+        workers = {t.text for t in q('svg[data-plot="timeline"] text.worker')}
+        if workers != {"p0", "a1", "o1"}:
+            fail("timeline rows: %s" % workers)
+        cost = api("/v1/sweeps/%d/cost" % done_id)
+        for cls, want in [("spot", cost["by_class"]["spot"]["cost_usd"]),
+                          ("on-demand", cost["by_class"]["on-demand"]["cost_usd"]),
+                          ("total", cost["cost_usd"]),
+                          ("on-demand-equivalent", cost["on_demand"]["cost_usd"])]:
+            cell = q('#spend tr[data-class="%s"] td[data-field="cost"]' % cls)
+            if not cell:
+                fail("spend: no %s row" % cls)
+            got = float(cell[0].get_attribute("data-value"))
+            if abs(got - want) > 1e-9 * max(1, abs(want)) or not want > 0:
+                fail("spend %s: %r shown, the API says %r" % (cls, got, want))
+        rules = api("/v1/rules")
+        for p in rules["pools"]:
+            row = q('#rules-pools tr[data-pool="%s"]' % p["name"])
+            if not row:
+                fail("rules: no row for pool %s" % p["name"])
+            use = row[0].find_element(By.CSS_SELECTOR, 'td[data-field="use"]').text
+            if use != "spot" or p["decision"]["rule"] != "default":
+                fail("rules: pool %s: %s now (%s)" % (p["name"], use, p["decision"]))
+            at = row[0].find_element(By.CSS_SELECTOR, 'td[data-field="next"]').get_attribute("data-at")
+            if at is None or float(at) != next_at or p["next"]["decision"]["rule"] != "later":
+                fail("rules: pool %s: next change %s, expected %s by 'later'" % (p["name"], at, next_at))
+        if len(q("#rules-list li")) != 3 or len(q("#rules-list li.active")) != 1:
+            fail("rules list: %d rules, %d in force" % (len(q("#rules-list li")), len(q("#rules-list li.active"))))
+        drv.save_screenshot(out + "/dashboard-finished.png")
+        return pts, facets, paths, bars
+    pts, facets, paths, bars = settled(finished_checks)
     print("finished sweep: %d points, best line, %d facets, %d curves, %d bars, 1 preemption"
           % (len(pts), len(facets), len(paths), len(bars)))
 
     # The running sweep: its curves grow between polls.
     show(live_id)
     s = status[live_id]
-    if q('svg[data-plot="objective"] circle.pt'):
-        fail("points plotted for a sweep with no finished trial")
-    curves = q('svg[data-plot="curves"] path.curve.running')
-    if len(curves) != s["running"]:
-        fail("%d running curves for %d running trials" % (len(curves), s["running"]))
-    running = q('svg[data-plot="timeline"] rect.attempt.running')
-    if len(running) != s["running"]:
-        fail("%d running bars for %d running trials" % (len(running), s["running"]))
-    before = sorted(len(c.get_attribute("d")) for c in curves)
+
+    def running_now():
+        if q('svg[data-plot="objective"] circle.pt'):
+            fail("points plotted for a sweep with no finished trial")
+        curves = q('svg[data-plot="curves"] path.curve.running')
+        if len(curves) != s["running"]:
+            fail("%d running curves for %d running trials" % (len(curves), s["running"]))
+        running = q('svg[data-plot="timeline"] rect.attempt.running')
+        if len(running) != s["running"]:
+            fail("%d running bars for %d running trials" % (len(running), s["running"]))
+        return curves, running, sorted(len(c.get_attribute("d")) for c in curves)
+    curves, running, before = settled(running_now)
     until("the running curves to grow", lambda: sorted(
         len(c.get_attribute("d")) for c in q('svg[data-plot="curves"] path.curve.running')) > before)
     drv.save_screenshot(out + "/dashboard.png")
