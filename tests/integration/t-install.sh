@@ -208,6 +208,61 @@ for s in setup.sh aws-spot-notice.sh; do
 done
 ok "cloud-init: valid YAML, the files and runcmd in place, the scripts parse"
 
+# setup.sh on a stand-in VM: its paths moved under $T, the system's commands stubbed (the
+# metadata servers answer as the cloud says, nvidia-smi lists two GPUs). Each cloud must
+# get its notice settings and one agent per GPU.
+mkdir -p "$T/stub"
+for c in apt-get make systemctl systemd-sysusers install; do
+	printf '#!/bin/sh\necho "%s $*" >>"$STUBLOG"\n' "$c" >"$T/stub/$c"
+done
+printf '#!/bin/sh\ncat >/dev/null\n' >"$T/stub/tar"
+printf '#!/bin/sh\necho "GPU 0: NVIDIA H100 (UUID: GPU-0)"\necho "GPU 1: NVIDIA H100 (UUID: GPU-1)"\n' \
+	>"$T/stub/nvidia-smi"
+cat >"$T/stub/curl" <<'SH'
+#!/bin/sh
+case "$*" in
+*computeMetadata/v1/instance/id*) [ "$FAKE_CLOUD" = gcp ] || exit 7 ;;
+*latest/api/token*) [ "$FAKE_CLOUD" = aws ] || exit 7; echo token ;;
+*) echo "curl $*" >>"$STUBLOG" ;;
+esac
+SH
+chmod 0755 "$T/stub"/*
+for cloud in gcp aws none; do
+	vm=$T/vm-$cloud
+	mkdir -p "$vm/etc/spotsweep"
+	sed "s|/etc/|$vm/etc/|g; s|/usr/local/src/|$vm/src/|g" "$T/ci/setup.sh" >"$vm/setup.sh"
+	FAKE_CLOUD=$cloud STUBLOG=$vm/log PATH=$T/stub:$PATH sh "$vm/setup.sh" >"$vm/out" 2>&1 ||
+		fail "setup.sh on $cloud: $(cat "$vm/out")"
+	grep -q "spotsweep setup: cloud ${cloud/none/unknown}" "$vm/out" || fail "setup.sh took $cloud for $(cat "$vm/out")"
+	grep -q "^make -C $vm/src/spotsweep install PREFIX=/usr/local\$" "$vm/log" ||
+		fail "setup.sh on $cloud did not build and install"
+	for g in 0 1; do
+		env=$vm/etc/spotsweep/agent-gpu$g.env
+		[ -f "$env" ] || fail "$cloud: no agent-gpu$g.env"
+		grep -qx "CUDA_VISIBLE_DEVICES=$g" "$env" || fail "$cloud: gpu$g's CUDA_VISIBLE_DEVICES"
+		grep -qx 'SPOTSWEEP_AGENT_SERVER=http://.*' "$env" || fail "$cloud: no server in $env"
+		grep -qx "systemctl enable --now spotsweep-agent@gpu$g.service" "$vm/log" ||
+			fail "$cloud: spotsweep-agent@gpu$g not started"
+	done
+	case $cloud in
+	gcp)
+		grep -qx 'SPOTSWEEP_AGENT_ARGS=--pool [^ ]* --notice-url http://metadata.google.internal/computeMetadata/v1/instance/preempted' \
+			"$env" || fail "gcp: notice settings: $(cat "$env")"
+		grep -qx 'SPOTSWEEP_AGENT_GRACE_S=20' "$env" || fail "gcp: grace" ;;
+	aws)
+		grep -qx 'SPOTSWEEP_AGENT_ARGS=--pool [^ ]* --notice-file /run/spotsweep-notice/instance-action' \
+			"$env" || fail "aws: notice settings: $(cat "$env")"
+		grep -qx 'SPOTSWEEP_AGENT_GRACE_S=90' "$env" || fail "aws: grace"
+		grep -qx 'systemctl enable --now spotsweep-aws-notice.service' "$vm/log" ||
+			fail "aws: the notice poller not started"
+		grep -qx 'TimeoutStopSec=135' "$vm/etc/systemd/system/spotsweep-agent@.service.d/aws.conf" ||
+			fail "aws: no TimeoutStopSec drop-in" ;;
+	none)
+		grep -q -- '--notice' "$env" && fail "no cloud, but notice settings: $(cat "$env")" ;;
+	esac
+done
+ok "cloud-init setup.sh: GCP notice URL, AWS notice file and poller, one agent per GPU"
+
 if command -v systemd-analyze >/dev/null; then
 	mkdir -p "$T/units"
 	for u in spotsweep.service spotsweep-agent@.service; do
