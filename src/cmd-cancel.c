@@ -107,7 +107,7 @@ cmd_cancel_exec(const struct cmd_entry *self, struct cmd_args *args)
 	}
 	if (!cmd_parse_id(trial != NULL ? trial : args->argv[0], &id))
 		return EXIT_USAGE;
-	if ((st = cmd_open_store(args)) == NULL)
+	if ((st = cmd_open_existing_store(args)) == NULL)
 		return EXIT_RUNTIME;
 	rc = trial != NULL ? cancel_trial(st, id) : cancel_sweep(st, id);
 	store_close(st);
@@ -129,7 +129,7 @@ cmd_retry_exec(const struct cmd_entry *self, struct cmd_args *args)
 	}
 	if (!cmd_parse_id(trial, &id))
 		return EXIT_USAGE;
-	if ((st = cmd_open_store(args)) == NULL)
+	if ((st = cmd_open_existing_store(args)) == NULL)
 		return EXIT_RUNTIME;
 	rc = trial_retry(st, id, &cause);
 	store_close(st);

@@ -119,7 +119,7 @@ cmd_cost_exec(const struct cmd_entry *self, struct cmd_args *args)
 		}
 		config_free(cfg);
 	}
-	if ((st = cmd_open_store(args)) == NULL)
+	if ((st = cmd_open_existing_store(args)) == NULL)
 		return EXIT_RUNTIME;
 	if (!found && store_on_demand_price(st, id, &price, &found, &source, &cause) != 0)
 		goto fail;

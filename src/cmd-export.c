@@ -68,7 +68,7 @@ cmd_export_exec(const struct cmd_entry *self, struct cmd_args *args)
 		errorx("export: option -o needs a file name");
 		return EXIT_USAGE;
 	}
-	if ((st = cmd_open_store(args)) == NULL)
+	if ((st = cmd_open_existing_store(args)) == NULL)
 		return EXIT_RUNTIME;
 	/* Checked first so that an unknown sweep creates no file at all. */
 	rc = store_sweep_summary(st, id, &s, &cause);

@@ -772,7 +772,7 @@ cmd_status_exec(const struct cmd_entry *self, struct cmd_args *args)
 		errorx("--watch and --json cannot be combined");
 		return EXIT_USAGE;
 	}
-	if ((st = cmd_open_store(args)) == NULL)
+	if ((st = cmd_open_existing_store(args)) == NULL)
 		return EXIT_RUNTIME;
 	if (as_json)
 		rc = print_json(st, id);

@@ -77,7 +77,7 @@ cmd_trials_exec(const struct cmd_entry *self, struct cmd_args *args)
 		buf_free(&valid);
 		return EXIT_USAGE;
 	}
-	if ((st = cmd_open_store(args)) == NULL)
+	if ((st = cmd_open_existing_store(args)) == NULL)
 		return EXIT_RUNTIME;
 	/* An unknown sweep is an error, not an empty list. */
 	if (store_sweep_summary(st, id, &s, &cause) != 0)

@@ -139,7 +139,7 @@ cmd_workers_exec(const struct cmd_entry *self, struct cmd_args *args)
 	char		*cause = NULL, *text;
 	int		 rc = EXIT_RUNTIME, step;
 
-	if ((st = cmd_open_store(args)) == NULL) {
+	if ((st = cmd_open_existing_store(args)) == NULL) {
 		json_decref(arr);
 		return EXIT_RUNTIME;
 	}

@@ -1,8 +1,10 @@
 /* The CLI front: global options, the command table, lookup by exact name or unique prefix,
  * and option parsing from each command's template. Commands live in cmd-*.c. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "spotsweep/cmd.h"
 #include "spotsweep/log.h"
@@ -199,6 +201,21 @@ cmd_open_store(const struct cmd_args *a)
 		return NULL;
 	}
 	return st;
+}
+
+struct store *
+cmd_open_existing_store(const struct cmd_args *a)
+{
+	const char *path = store_default_path(a->db_path);
+	struct stat sb;
+
+	/* A mistyped --db must not answer "no sweeps" from a store made on the spot. */
+	if (strcmp(path, ":memory:") != 0 && stat(path, &sb) != 0 && errno == ENOENT) {
+		errorx("%s: no such store (nothing was submitted there; give --db PATH or set "
+		    "SPOTSWEEP_DB)", path);
+		return NULL;
+	}
+	return cmd_open_store(a);
 }
 
 bool

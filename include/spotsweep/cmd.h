@@ -46,6 +46,9 @@ int cmd_main(int argc, char **argv);
 /* Opens the store for a command, printing the error; NULL on failure (exit EXIT_RUNTIME). */
 struct store;
 struct store *cmd_open_store(const struct cmd_args *a);
+/* The same for commands that only look at or change what is there: an error, not a new
+ * empty store, when the file does not exist. */
+struct store *cmd_open_existing_store(const struct cmd_args *a);
 /* Parses a sweep id argument, printing the error; false on a bad id. */
 bool cmd_parse_id(const char *s, long long *id);
 

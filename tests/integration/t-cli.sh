@@ -16,7 +16,10 @@ grep -q 'unknown command: frobnicate' "$T/err" || fail "unknown command message:
 "$SPOTSWEEP" s 2>"$T/err"; rc=$?
 [ $rc -eq 2 ] || fail "ambiguous command exit $rc"
 grep -q 'ambiguous command: s' "$T/err" || fail "ambiguous message: $(cat "$T/err")"
-"$SPOTSWEEP" stat --json >/dev/null || fail "unique prefix stat"
+"$SPOTSWEEP" stat --json 2>"$T/err" >/dev/null; rc=$?
+# the prefix found `status`, which refuses a store that does not exist rather than making one
+[ $rc -eq 1 ] && grep -q 'no such store' "$T/err" || fail "unique prefix stat: exit $rc: $(cat "$T/err")"
+[ ! -e "$SPOTSWEEP_DB" ] || fail "status made a store at $SPOTSWEEP_DB"
 "$SPOTSWEEP" submit --bogus x.json 2>"$T/err"; rc=$?
 [ $rc -eq 2 ] || fail "unknown option exit $rc"
 ok "unknown, ambiguous, prefix, unknown option"
