@@ -38,7 +38,9 @@ DASH_FILES  = $(wildcard src/dashboard/*)
 GEN_OBJS    = $(BUILD)/gen/dashboard-assets.o
 # What the browser test (tests/integration/t-dashboard.sh) drives: Debian's headless Chromium
 # through Selenium, for /usr/bin/python3.
-TEST_DEB_PKGS = chromium chromium-driver python3-selenium
+# What the tests drive besides the build: the dashboard's browser (t-dashboard); man, groff,
+# zsh and systemd-analyze check the installed pages, completions and units (t-install).
+TEST_DEB_PKGS = chromium chromium-driver python3-selenium man-db groff-base zsh systemd
 
 .PHONY: all deps test-deps bench-deps test unit integration sanitize bench demo install clean fuzz fuzz-deps \
 	fuzz-targets valgrind
@@ -93,7 +95,9 @@ deps:
 # Installs only what is missing, like deps.
 test-deps: deps
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
-	  /usr/bin/python3 -c 'import selenium' 2>/dev/null; then :; else \
+	  /usr/bin/python3 -c 'import selenium' 2>/dev/null && command -v man >/dev/null && \
+	  command -v groff >/dev/null && command -v zsh >/dev/null && \
+	  command -v systemd-analyze >/dev/null; then :; else \
 	  echo "make test-deps: installing $(TEST_DEB_PKGS)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(TEST_DEB_PKGS) >/dev/null; \
