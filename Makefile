@@ -36,10 +36,9 @@ FUZZ_SECONDS ?= 60
 # The dashboard's files, compiled into the library as C arrays (tools/embed-assets.sh).
 DASH_FILES  = $(wildcard src/dashboard/*)
 GEN_OBJS    = $(BUILD)/gen/dashboard-assets.o
-# What the browser test (tests/integration/t-dashboard.sh) drives: Debian's headless Chromium
-# through Selenium, for /usr/bin/python3.
-# What the tests drive besides the build: the dashboard's browser (t-dashboard); man, groff,
-# zsh and systemd-analyze check the installed pages, completions and units (t-install).
+# What the tests drive besides the build: Debian's headless Chromium through Selenium for
+# /usr/bin/python3 (t-dashboard); man, groff, zsh and systemd-analyze to check the installed
+# pages, completions and units (t-install).
 TEST_DEB_PKGS = chromium chromium-driver python3-selenium man-db groff-base zsh systemd
 
 .PHONY: all deps test-deps bench-deps test unit integration sanitize bench demo install clean fuzz fuzz-deps \
