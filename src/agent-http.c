@@ -17,6 +17,7 @@ struct agent_http_req {
 	struct agent_http	*h;
 	CURL			*easy;
 	char			*body;
+	struct curl_slist	*headers;	/* the request's own, or NULL */
 	struct buf		 resp;
 	bool			 overflow;
 	char			 errbuf[CURL_ERROR_SIZE];
@@ -95,6 +96,7 @@ req_free(struct agent_http_req *r)
 	} else
 		curl_easy_cleanup(r->easy);
 	free(r->body);
+	curl_slist_free_all(r->headers);
 	buf_free(&r->resp);
 	free(r);
 }
@@ -211,15 +213,36 @@ void
 agent_http_get(struct agent_http *h, const char *url, double timeout_s, agent_http_cb cb,
     void *arg)
 {
+	agent_http_metadata(h, false, url, NULL, timeout_s, cb, arg);
+}
+
+void
+agent_http_metadata(struct agent_http *h, bool put, const char *url, const char *header,
+    double timeout_s, agent_http_cb cb, void *arg)
+{
 	struct agent_http_req	*r;
+	struct curl_slist	*l, *src;
 
 	r = req_start(h, url, timeout_s, cb, arg);
 	if (r == NULL) {
 		fail_now(cb, arg, "cannot create a libcurl handle");
 		return;
 	}
-	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, h->get_headers);
-	curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
+	if (header != NULL) {
+		l = NULL;
+		for (src = h->get_headers; src != NULL; src = src->next)
+			l = curl_slist_append(l, src->data);
+		r->headers = curl_slist_append(l, header);
+	}
+	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers != NULL ? r->headers :
+	    h->get_headers);
+	if (put) {
+		/* an empty PUT: what AWS's token endpoint wants */
+		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, "PUT");
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, "");
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, 0L);
+	} else
+		curl_easy_setopt(r->easy, CURLOPT_HTTPGET, 1L);
 	req_submit(h, r);
 }
 

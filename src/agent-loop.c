@@ -3,6 +3,7 @@
  * and the preemption sequence. Signal handlers only set a flag and write to a self-pipe; all
  * work happens in the loop. Nothing in it blocks: HTTP goes through the curl multi handle and
  * the trials' pipes are non-blocking. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -68,6 +69,8 @@ struct agent {
 	bool			 notice_inflight;
 	double			 notice_at;
 	double			 notice_file_at;
+	char			*imds_token;	/* AWS IMDSv2 session token, or NULL */
+	double			 imds_token_until;
 
 	double			 idle_since;
 	bool			 done;
@@ -182,15 +185,73 @@ check_notice_file(struct agent *a, double now)
 	a->notice_file_at = now + 3600;
 }
 
+/* AWS's IMDSv2: instances that require it answer 401 to a GET without a session token,
+ * which an empty PUT to /latest/api/token on the same host hands out. */
+#define IMDS_TOKEN_TTL_S	21600
+#define IMDS_TOKEN_PATH		"/latest/api/token"
+
+/* The token URL for an AWS metadata URL (scheme://host[:port] + IMDS_TOKEN_PATH), or NULL
+ * when url is not one (no "/latest/" path). */
+static char *
+imds_token_url(const char *url)
+{
+	const char *host, *path;
+
+	if ((host = strstr(url, "://")) == NULL)
+		return NULL;
+	host += 3;
+	if ((path = strchr(host, '/')) == NULL || strncmp(path, "/latest/", 8) != 0)
+		return NULL;
+	return xasprintf("%.*s%s", (int)(path - url), url, IMDS_TOKEN_PATH);
+}
+
+static void
+on_imds_token(const struct agent_http_result *r, void *arg)
+{
+	struct agent	*a = arg;
+	double		 now = now_mono();
+	size_t		 n = r->len;
+
+	a->notice_inflight = false;
+	while (n > 0 && isspace((unsigned char)r->body[n - 1]))
+		n--;
+	if (r->status != 200 || n == 0 || n > 4096 || memchr(r->body, '\n', n) != NULL) {
+		log_warn("notice URL: no IMDSv2 token from the metadata server (%s)",
+		    r->status == 0 ? r->error : "refused");
+		a->notice_at = now + AGENT_NOTICE_POLL_S;
+		return;
+	}
+	free(a->imds_token);
+	a->imds_token = xstrndup(r->body, n);
+	a->imds_token_until = now + IMDS_TOKEN_TTL_S - 60;
+	a->notice_at = now;	/* poll again at once, now with the token */
+}
+
 static void
 on_notice(const struct agent_http_result *r, void *arg)
 {
 	struct agent	*a = arg;
 	double		 deadline, now = now_mono();
-	char		*reason;
+	char		*reason, *token_url, header[96];
 
 	a->notice_inflight = false;
 	a->notice_at = now + AGENT_NOTICE_POLL_S;
+	if (r->status == 401 && a->imds_token != NULL) {
+		/* our token expired or was refused: a new one at the next poll, not in a loop */
+		free(a->imds_token);
+		a->imds_token = NULL;
+		return;
+	}
+	if (r->status == 401 && (token_url = imds_token_url(a->cfg->notice_url)) != NULL) {
+		/* IMDSv2 required: get a token and ask again */
+		snprintf(header, sizeof header, "X-aws-ec2-metadata-token-ttl-seconds: %d",
+		    IMDS_TOKEN_TTL_S);
+		a->notice_inflight = true;
+		agent_http_metadata(a->http, true, token_url, header, AGENT_NOTICE_TIMEOUT_S,
+		    on_imds_token, a);
+		free(token_url);
+		return;
+	}
 	if (r->status != 200 || !agent_notice_parse(r->body, r->len, &deadline)) {
 		if (r->status == 0)
 			log_debug("notice URL: %s", r->error);
@@ -204,10 +265,19 @@ on_notice(const struct agent_http_result *r, void *arg)
 static void
 poll_notice_url(struct agent *a, double now)
 {
+	char *header;
+
 	if (a->cfg->notice_url == NULL || a->notice_inflight || now < a->notice_at)
 		return;
 	a->notice_inflight = true;
-	agent_http_get(a->http, a->cfg->notice_url, AGENT_NOTICE_TIMEOUT_S, on_notice, a);
+	if (a->imds_token != NULL && now < a->imds_token_until) {
+		header = xasprintf("X-aws-ec2-metadata-token: %s", a->imds_token);
+		agent_http_metadata(a->http, false, a->cfg->notice_url, header,
+		    AGENT_NOTICE_TIMEOUT_S, on_notice, a);
+		explicit_bzero(header, strlen(header));
+		free(header);
+	} else
+		agent_http_get(a->http, a->cfg->notice_url, AGENT_NOTICE_TIMEOUT_S, on_notice, a);
 }
 
 static char *
@@ -570,6 +640,9 @@ agent_free_all(struct agent *a)
 	a->trials = NULL;
 	agent_http_free(a->http);
 	free(a->preempt_reason);
+	if (a->imds_token != NULL)
+		explicit_bzero(a->imds_token, strlen(a->imds_token));
+	free(a->imds_token);
 }
 
 /* Runs the agent until it stops; returns the exit status. */

@@ -6,6 +6,7 @@
 #ifndef SPOTSWEEP_AGENT_HTTP_H
 #define SPOTSWEEP_AGENT_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <curl/curl.h>
@@ -39,6 +40,10 @@ void agent_http_post(struct agent_http *h, const char *path, const char *body,
 /* Starts GET of an absolute URL, without the bearer token (cloud metadata endpoints). */
 void agent_http_get(struct agent_http *h, const char *url, double timeout_s, agent_http_cb cb,
     void *arg);
+/* The same as a GET or an empty PUT, with one more header line ("Name: value", or NULL):
+ * AWS's IMDSv2 token handshake. */
+void agent_http_metadata(struct agent_http *h, bool put, const char *url, const char *header,
+    double timeout_s, agent_http_cb cb, void *arg);
 
 /* Waits up to timeout_ms for network activity or for one of fds to become readable (their
  * revents are filled). Returns -1 only on an unrecoverable curl error. */

@@ -3,8 +3,8 @@
 # and option the binaries accept; the bash completion completes commands, options, spec files
 # and sweep ids; the zsh completion parses and registers; systemd-analyze verify accepts the
 # units (the binary's path pointed at the installed one); the cloud-init example is valid
-# YAML whose AWS notice poller, run against a stand-in IMDSv2, writes the notice file that
-# an agent then acts on; the Python helper's unit tests pass.
+# YAML whose setup script gives each cloud its notice settings and one agent per GPU; the
+# Python helper's unit tests pass.
 # The binaries installed are the ones under test ($BIN): `-o all` keeps make from rebuilding
 # anything, so the sanitizer run installs its own build.
 . tests/integration/lib.sh
@@ -170,7 +170,7 @@ else
 fi
 
 # --- systemd units -----------------------------------------------------------------------
-# The cloud-init example's files, for the poller unit and the tests below.
+# The cloud-init example's files, for the tests below.
 python3 - "$ROOT/contrib/cloud-init/user-data.yaml" "$T/ci" <<'PY' || fail "cloud-init YAML"
 import os, sys, yaml
 src, out = sys.argv[1], sys.argv[2]
@@ -188,14 +188,13 @@ for f in d["write_files"]:
     assert f["path"].startswith("/") and isinstance(f["content"], str) and f["content"], f["path"]
     assert str(f["permissions"]).startswith("0"), f["path"]
     paths[f["path"]] = f
-for need in ("/etc/spotsweep/token", "/usr/local/lib/spotsweep/setup.sh",
-             "/usr/local/lib/spotsweep/aws-spot-notice.sh",
-             "/etc/systemd/system/spotsweep-aws-notice.service"):
+for need in ("/etc/spotsweep/token", "/usr/local/lib/spotsweep/setup.sh"):
     assert need in paths, "write_files has no " + need
 assert paths["/etc/spotsweep/token"]["permissions"] == "0600", "the token must be 0600"
 assert ["/usr/local/lib/spotsweep/setup.sh"] in d["runcmd"], "runcmd does not run setup.sh"
 setup = paths["/usr/local/lib/spotsweep/setup.sh"]["content"]
-for want in ("computeMetadata/v1/instance/preempted", "--notice-file /run/spotsweep-notice/",
+for want in ("computeMetadata/v1/instance/preempted",
+             "169.254.169.254/latest/meta-data/spot/instance-action",
              "spotsweep-agent@gpu", "Metadata-Flavor: Google", "latest/api/token"):
     assert want in setup, "setup.sh lacks " + want
 os.makedirs(out)
@@ -203,9 +202,7 @@ for p, f in paths.items():
     with open(os.path.join(out, os.path.basename(p)), "w") as fh:
         fh.write(f["content"])
 PY
-for s in setup.sh aws-spot-notice.sh; do
-	sh -n "$T/ci/$s" || fail "sh -n $s"
-done
+sh -n "$T/ci/setup.sh" || fail "sh -n setup.sh"
 ok "cloud-init: valid YAML, the files and runcmd in place, the scripts parse"
 
 # setup.sh on a stand-in VM: its paths moved under $T, the system's commands stubbed (the
@@ -250,29 +247,24 @@ for cloud in gcp aws none; do
 			"$env" || fail "gcp: notice settings: $(cat "$env")"
 		grep -qx 'SPOTSWEEP_AGENT_GRACE_S=20' "$env" || fail "gcp: grace" ;;
 	aws)
-		grep -qx 'SPOTSWEEP_AGENT_ARGS=--pool [^ ]* --notice-file /run/spotsweep-notice/instance-action' \
+		grep -qx 'SPOTSWEEP_AGENT_ARGS=--pool [^ ]* --notice-url http://169.254.169.254/latest/meta-data/spot/instance-action' \
 			"$env" || fail "aws: notice settings: $(cat "$env")"
 		grep -qx 'SPOTSWEEP_AGENT_GRACE_S=90' "$env" || fail "aws: grace"
-		grep -qx 'systemctl enable --now spotsweep-aws-notice.service' "$vm/log" ||
-			fail "aws: the notice poller not started"
 		grep -qx 'TimeoutStopSec=135' "$vm/etc/systemd/system/spotsweep-agent@.service.d/aws.conf" ||
 			fail "aws: no TimeoutStopSec drop-in" ;;
 	none)
 		grep -q -- '--notice' "$env" && fail "no cloud, but notice settings: $(cat "$env")" ;;
 	esac
 done
-ok "cloud-init setup.sh: GCP notice URL, AWS notice file and poller, one agent per GPU"
+ok "cloud-init setup.sh: GCP and AWS notice URLs, one agent per GPU"
 
 if command -v systemd-analyze >/dev/null; then
 	mkdir -p "$T/units"
 	for u in spotsweep.service spotsweep-agent@.service; do
 		sed "s|=/usr/bin/|=$DEST/usr/bin/|" "$DEST/usr/lib/systemd/system/$u" >"$T/units/$u"
 	done
-	sed "s|=/usr/local/lib/spotsweep/|=$T/ci/|" "$T/ci/spotsweep-aws-notice.service" \
-		>"$T/units/spotsweep-aws-notice.service"
-	chmod 0755 "$T/ci/aws-spot-notice.sh"
 	(cd "$T/units" && MANPATH=$MANDIR systemd-analyze verify ./spotsweep.service \
-		./spotsweep-agent@gpu0.service ./spotsweep-aws-notice.service) >"$T/verify.log" 2>&1 ||
+		./spotsweep-agent@gpu0.service) >"$T/verify.log" 2>&1 ||
 		fail "systemd-analyze verify: $(cat "$T/verify.log")"
 	[ -s "$T/verify.log" ] && fail "systemd-analyze verify warned: $(cat "$T/verify.log")"
 	# The stop sequence: SIGTERM to the agent alone, time for grace + reports.
@@ -284,72 +276,6 @@ if command -v systemd-analyze >/dev/null; then
 else
 	echo "skip: systemd-analyze not installed: the units were not verified"
 fi
-
-# --- the AWS notice poller against a stand-in IMDSv2, then an agent acting on it -----------
-cat >"$T/imds.py" <<'PY'
-# IMDSv2 as the poller sees it: PUT /latest/api/token gives a token; a GET without a valid
-# token is 401; the instance-action is 404 until the file "$1/go" exists. The first token is
-# revoked after one use, as an expired one would be.
-import http.server, os, sys
-state, issued, revoked = sys.argv[1], [0], set()
-class H(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
-    def reply(self, code, body=b""):
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_PUT(self):
-        if self.path != "/latest/api/token" or not self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
-            return self.reply(400)
-        issued[0] += 1
-        self.reply(200, b"token-%d" % issued[0])
-    def do_GET(self):
-        tok = self.headers.get("X-aws-ec2-metadata-token", "")
-        if not tok.startswith("token-") or tok in revoked:
-            return self.reply(401)
-        if tok == "token-1":
-            revoked.add(tok)
-        with open(os.path.join(state, "log"), "a") as f:
-            f.write(tok + "\n")
-        if self.path != "/latest/meta-data/spot/instance-action" or not os.path.exists(os.path.join(state, "go")):
-            return self.reply(404)
-        self.reply(200, b'{"action": "terminate", "time": "2030-01-01T00:00:00Z"}')
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-PY
-mkdir -p "$T/imds" "$T/notice"
-# gone PID: the process has exited (an unreaped child, a zombie, counts).
-gone() {
-	local s
-	s=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)
-	[ -z "$s" ] || [ "$s" = Z ]
-}
-python3 "$T/imds.py" "$T/imds" >"$T/imds.port" 2>"$T/imds.log" &
-track $!
-wait_for 30 test -s "$T/imds.port" || fail "the stand-in IMDS did not start"
-IMDS_URL=http://127.0.0.1:$(cat "$T/imds.port") NOTICE_FILE=$T/notice/instance-action POLL_S=0.2 \
-	sh "$T/ci/aws-spot-notice.sh" >"$T/poller.log" 2>&1 &
-poller=$!
-track $poller
-wait_for 30 grep -q token-2 "$T/imds/log" || fail "the poller did not renew a refused token"
-[ -e "$T/notice/instance-action" ] && fail "a notice file before any notice"
-start_server
-start_agent noticed --notice-file "$T/notice/instance-action"
-noticed=$AGENT_PID
-wait_for 30 grep -q 'registered with' "$T/agent-noticed.log" || fail "the agent did not register"
-touch "$T/imds/go"
-wait_for 30 test -s "$T/notice/instance-action" || fail "the poller wrote no notice"
-grep -q '"action": "terminate"' "$T/notice/instance-action" || fail "notice content"
-wait_for 30 gone "$poller" || fail "the poller did not exit after the notice"
-wait "$poller" || fail "the poller exited $?"
-ls "$T/notice" | grep -q tmp && fail "the poller left a temporary file"
-wait_for 30 gone "$noticed" || fail "the agent ignored the notice file"
-wait "$noticed" || fail "the agent exited $? on the notice"
-grep -q "termination notice ($T/notice/instance-action appeared)" "$T/agent-noticed.log" ||
-	fail "the agent did not log the notice: $(tail -n 3 "$T/agent-noticed.log")"
-ok "AWS IMDSv2 poller: token renewed, notice written atomically, the agent stopped on it"
 
 # --- the Python helper -------------------------------------------------------------------
 PYTHONPATH=$DEST/usr/share/spotsweep/python python3 -c 'import spotsweep_trainer' ||

@@ -1,4 +1,5 @@
-# A termination notice from a mock cloud metadata endpoint on 127.0.0.1 (404 until the test
+# A termination notice from a mock cloud metadata endpoint on 127.0.0.1 that requires AWS's
+# IMDSv2 (401 without a session token from PUT /latest/api/token; with one, 404 until the test
 # flips it, then 200 with AWS's {"action": "terminate", "time": ...}) starts the preemption
 # sequence without any signal: the trainer gets SIGTERM and writes an emergency checkpoint,
 # the attempt is reported preempted, the agent exits by itself, and the trial resumes from
@@ -11,10 +12,35 @@ import datetime, http.server, json, os, socketserver, sys
 
 flag, log = sys.argv[1], sys.argv[2]
 
+TOKEN = "AQAEAexampletoken=="
+
 class H(http.server.BaseHTTPRequestHandler):
+    def reply(self, code, body=b"", ctype="text/plain"):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self):
+        with open(log, "a") as f:
+            f.write("PUT " + self.path + "\n")
+        if self.path != "/latest/api/token" or \
+                not self.headers.get("X-aws-ec2-metadata-token-ttl-seconds", "").isdigit():
+            self.reply(400)
+            return
+        self.reply(200, TOKEN.encode())
+
     def do_GET(self):
         with open(log, "a") as f:
             f.write(self.path + "\n")
+        if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
+            with open(log, "a") as f:
+                f.write("401\n")
+            self.reply(401)
+            return
+        with open(log, "a") as f:
+            f.write("token ok\n")
         if self.path != "/latest/meta-data/spot/instance-action" or not os.path.exists(flag):
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -58,11 +84,13 @@ start_server
 start_agent spot --notice-url "$notice_url" --grace-s 20
 spot=$AGENT_PID
 wait_for 60 log_has "$log1" "^step 5 " || fail "the trial never reached step 5"
-# The agent has been polling and hearing 404: nothing happened.
-wait_for 30 test -s "$T/meta-requests" || fail "the agent never polled the notice URL"
+# The agent has been polling: 401, a token, then 404s with it: nothing happened.
+wait_for 30 grep -q '^token ok$' "$T/meta-requests" || fail "the agent never polled with an IMDSv2 token: $(cat "$T/meta-requests")"
+grep -q '^PUT /latest/api/token$' "$T/meta-requests" || fail "no token request"
+[ "$(grep -c '^PUT ' "$T/meta-requests")" -le 2 ] || fail "the agent keeps asking for tokens: $(cat "$T/meta-requests")"
 attempt_open "$tid" 1 || fail "a 404 from the notice URL stopped the trial"
 kill -0 "$spot" || fail "the agent exited on a 404"
-ok "notice URL polled, 404 is no notice"
+ok "notice URL polled with an IMDSv2 token, 404 is no notice"
 
 touch "$T/notice-on"
 # Polled every 5 s: within a few polls the agent must stop by itself.
