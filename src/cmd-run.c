@@ -24,6 +24,7 @@
 #include "spotsweep/log.h"
 #include "spotsweep/server.h"
 #include "spotsweep/spec.h"
+#include "spotsweep/status-view.h"
 #include "spotsweep/store.h"
 #include "spotsweep/trial.h"
 #include "spotsweep/util.h"
@@ -500,7 +501,8 @@ cmd_run_exec(const struct cmd_entry *self, struct cmd_args *args)
 	    server_address(rs.srv));
 	agent_path = agent_binary();
 	rs.agent_path = agent_path;
-	rs.tty = isatty(STDERR_FILENO) && getenv("NO_COLOR") == NULL;
+	/* the redrawn progress line is for terminals that take escape codes, as status's */
+	rs.tty = status_use_colour(isatty(STDERR_FILENO), getenv("NO_COLOR"), getenv("TERM"));
 	rs.started = now_wall();
 	sigchld = evsignal_new(rs.base, SIGCHLD, on_sigchld, &rs);
 	event_add(sigchld, NULL);
