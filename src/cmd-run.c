@@ -437,7 +437,7 @@ cmd_run_exec(const struct cmd_entry *self, struct cmd_args *args)
 	struct spec *spec = NULL;
 	struct config *cfg = NULL;
 	struct event *progress = NULL, *sigint = NULL, *sigterm = NULL, *sigchld = NULL;
-	const char *opt_agents = cmd_opt(self, args, "agents"), *csv_opt = cmd_opt(self, args, "o");
+	const char *opt_agents = cmd_opt(self, args, "agents"), *csv_opt = cmd_opt(self, args, "output");
 	char *cause = NULL, *agent_path = NULL, *csv_path = NULL;
 	struct timeval tv = { 0, 250000 };
 	uint64_t ntrials = 0;
@@ -580,7 +580,7 @@ const struct cmd_entry cmd_run_entry = {
 	.opts = {
 		{ "agents", 'n', true },
 		{ "config", 'c', true },
-		{ "o", 'o', true },
+		{ "output", 'o', true },
 		{ "workdir", 'w', true },
 		{ "wandb-shim", 0, false },
 		{ NULL, 0, false }

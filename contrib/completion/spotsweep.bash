@@ -35,7 +35,7 @@ _spotsweep_opts() {
 _spotsweep_takes_value() {
 	case $1:$2 in
 	*:--db | serve:--config | serve:-c | serve:--listen | serve:-l | serve:--token-file | \
-		run:--agents | run:-n | run:--config | run:-c | run:-o | run:--o | run:--workdir | \
+		run:--agents | run:-n | run:--config | run:-c | run:-o | run:--output | run:--workdir | \
 		run:-w | status:--interval | status:-n | trials:--state | export:--output | \
 		export:-o | cancel:--trial | retry:--trial | cost:--on-demand-price | cost:--config | \
 		cost:-c | estimate:--gpus | estimate:--hours | estimate:--trials | \
@@ -184,7 +184,7 @@ _spotsweep() {
 	# The value of the option before the cursor.
 	if [[ $prev == -* ]] && _spotsweep_takes_value "$cmd" "$prev"; then
 		case $prev in
-		--config | -c | --token-file | -o | --o | --output | --db)
+		--config | -c | --token-file | -o | --output | --db)
 			_spotsweep_reply files "$cur" ;;
 		--workdir | -w)
 			_spotsweep_reply dirs "$cur" ;;
