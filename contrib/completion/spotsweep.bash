@@ -16,7 +16,7 @@ _spotsweep_opts() {
 	case $1 in
 	submit) echo "--dry-run --json --wandb-shim" ;;
 	serve) echo "--config -c --listen -l --token-file" ;;
-	run) echo "--agents -n --config -c -o --workdir -w --wandb-shim" ;;
+	run) echo "--agents -n --config -c -o --output --workdir -w --wandb-shim" ;;
 	status) echo "--json --watch -w --interval -n" ;;
 	trials) echo "--state --json" ;;
 	export) echo "--output -o" ;;
