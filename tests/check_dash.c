@@ -27,7 +27,7 @@
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
-#define TOKEN "Bearer t0ken"
+#include "server-fixture.h"
 
 START_TEST(test_sample)
 {
@@ -238,24 +238,7 @@ static const char spec_text[] =
     " \"parameters\": {\"x\": {\"values\": [1, 2, 3]}},"
     " \"metric\": {\"name\": \"val_loss\", \"goal\": \"minimize\"}}";
 
-static struct event_base *base;
-static struct store *st;
-static struct config *cfg;
-static struct server *srv;
 static long long wid;
-
-static int
-req(const char *method, const char *uri, const char *auth, const char *body, char **reply)
-{
-	char *r = NULL;
-	int status = server_handle(srv, method, uri, auth, body, body ? strlen(body) : 0, &r);
-
-	if (reply != NULL)
-		*reply = r;
-	else
-		free(r);
-	return status;
-}
 
 static json_t *
 get(const char *uri, int want)
@@ -316,24 +299,11 @@ static long long t_resumed, t_done, t_running;
 static void
 setup(void)
 {
-	struct spec *s = NULL;
-	char *cause = NULL, secret[64], *reply = NULL;
-	int64_t id;
-	uint64_t n;
+	char secret[64], *reply = NULL;
 	long long a;
 	json_t *o;
 
-	log_threshold = LOG_ERROR;
-	ck_assert_msg(store_open(":memory:", &st, &cause) == 0, "%s", cause);
-	ck_assert_msg(spec_parse("d.json", spec_text, sizeof spec_text - 1, &s, &cause) == 0,
-	    "%s", cause);
-	ck_assert_msg(store_sweep_create(st, s, "d.json", &id, &n, &cause) == 0, "%s", cause);
-	spec_free(s);
-	cfg = config_default();
-	base = event_base_new();
-	event_base_priority_init(base, SERVER_PRIORITIES);
-	ck_assert_msg(server_create(base, st, cfg, NULL, "t0ken", &srv, &cause) == 0, "%s",
-	    cause);
+	fixture_open("d.json", spec_text, sizeof spec_text - 1);
 	ck_assert_int_eq(req("POST", "/v1/workers", TOKEN, "{\"name\": \"w1\", \"slots\": 2}",
 	    &reply), 200);
 	o = json_loads(reply, 0, NULL);
@@ -363,10 +333,7 @@ setup(void)
 static void
 teardown(void)
 {
-	server_free(srv);
-	event_base_free(base);
-	store_close(st);
-	config_free(cfg);
+	fixture_close();
 }
 
 START_TEST(test_results)

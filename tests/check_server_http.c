@@ -23,34 +23,15 @@
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
-#define TOKEN "Bearer t0ken"
+#include "server-fixture.h"
 
 static const char spec_text[] =
     "{\"name\": \"h\", \"command\": \"true {x}\", \"method\": \"grid\","
     " \"parameters\": {\"x\": {\"values\": [1, 2, 3]}},"
     " \"metric\": {\"name\": \"val_loss\", \"goal\": \"minimize\"}}";
 
-static struct event_base *base;
-static struct store *st;
-static struct config *cfg;
-static struct server *srv;
 static char secret[64];
 static long long wid, wid2;
-
-/* One request; returns the status and (when reply is not NULL) the body. */
-static int
-req(const char *method, const char *uri, const char *auth, const char *body, char **reply)
-{
-	char *r = NULL;
-	int status;
-
-	status = server_handle(srv, method, uri, auth, body, body ? strlen(body) : 0, &r);
-	if (reply != NULL)
-		*reply = r;
-	else
-		free(r);
-	return status;
-}
 
 static json_t *
 req_json(const char *method, const char *uri, const char *body, int want)
@@ -68,23 +49,10 @@ req_json(const char *method, const char *uri, const char *body, int want)
 static void
 setup(void)
 {
-	struct spec *s = NULL;
-	char *cause = NULL, body[64];
-	int64_t id;
-	uint64_t n;
+	char body[64];
 	json_t *o;
 
-	log_threshold = LOG_ERROR;
-	ck_assert_msg(store_open(":memory:", &st, &cause) == 0, "%s", cause);
-	ck_assert_msg(spec_parse("h.json", spec_text, sizeof spec_text - 1, &s, &cause) == 0,
-	    "%s", cause);
-	ck_assert_msg(store_sweep_create(st, s, "h.json", &id, &n, &cause) == 0, "%s", cause);
-	spec_free(s);
-	cfg = config_default();
-	base = event_base_new();
-	event_base_priority_init(base, SERVER_PRIORITIES);
-	ck_assert_msg(server_create(base, st, cfg, NULL, "t0ken", &srv, &cause) == 0, "%s",
-	    cause);
+	fixture_open("h.json", spec_text, sizeof spec_text - 1);
 	o = req_json("POST", "/v1/workers", "{\"name\": \"w1\"}", 200);
 	wid = json_integer_value(json_object_get(o, "worker_id"));
 	json_decref(o);
@@ -102,10 +70,7 @@ setup(void)
 static void
 teardown(void)
 {
-	server_free(srv);
-	event_base_free(base);
-	store_close(st);
-	config_free(cfg);
+	fixture_close();
 }
 
 /* "state|attempts|value|metrics|checkpoints" of trial 1. */

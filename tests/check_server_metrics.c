@@ -22,7 +22,7 @@
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
-#define TOKEN "Bearer t0ken"
+#include "server-fixture.h"
 
 START_TEST(test_label_value)
 {
@@ -168,32 +168,15 @@ static const char spec_text[] =
     " \"parameters\": {\"x\": {\"values\": [1, 2, 3, 4]}}, \"retry\": {\"max_failures\": 1},"
     " \"metric\": {\"name\": \"val_loss\", \"goal\": \"minimize\"}}";
 
-static struct event_base *base;
-static struct store *st;
-static struct config *cfg;
-static struct server *srv;
 static long long wid;
 
 static void
 setup(void)
 {
-	struct spec *s = NULL;
-	char *cause = NULL, *reply = NULL;
-	int64_t id;
-	uint64_t n;
+	char *reply = NULL;
 	json_t *o;
 
-	log_threshold = LOG_ERROR;
-	ck_assert_msg(store_open(":memory:", &st, &cause) == 0, "%s", cause);
-	ck_assert_msg(spec_parse("m.json", spec_text, sizeof spec_text - 1, &s, &cause) == 0,
-	    "%s", cause);
-	ck_assert_msg(store_sweep_create(st, s, "m.json", &id, &n, &cause) == 0, "%s", cause);
-	spec_free(s);
-	cfg = config_default();
-	base = event_base_new();
-	event_base_priority_init(base, SERVER_PRIORITIES);
-	ck_assert_msg(server_create(base, st, cfg, NULL, "t0ken", &srv, &cause) == 0, "%s",
-	    cause);
+	fixture_open("m.json", spec_text, sizeof spec_text - 1);
 	ck_assert_int_eq(server_handle(srv, "POST", "/v1/workers", TOKEN, "{\"name\": \"w\"}",
 	    13, &reply), 200);
 	o = json_loads(reply, 0, NULL);
@@ -205,10 +188,7 @@ setup(void)
 static void
 teardown(void)
 {
-	server_free(srv);
-	event_base_free(base);
-	store_close(st);
-	config_free(cfg);
+	fixture_close();
 }
 
 /* Leases a trial; returns its id, with its lease secret in secret. */
