@@ -76,6 +76,19 @@ trial_ctx_clear(struct trial_ctx *c)
 	c->row.step = -1;
 }
 
+/* The index of name in names[0..n), or -1. */
+static int
+name_index(const char *const *names, int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	}
+	return -1;
+}
+
 const char *
 trial_state_name(enum trial_state s)
 {
@@ -85,15 +98,11 @@ trial_state_name(enum trial_state s)
 bool
 trial_state_parse(const char *name, enum trial_state *out)
 {
-	int i;
+	int i = name_index(state_names, TRIAL_STATE_MAX, name);
 
-	for (i = 0; i < TRIAL_STATE_MAX; i++) {
-		if (strcmp(name, state_names[i]) == 0) {
-			*out = (enum trial_state)i;
-			return true;
-		}
-	}
-	return false;
+	if (i >= 0)
+		*out = (enum trial_state)i;
+	return i >= 0;
 }
 
 const char *
@@ -105,15 +114,11 @@ attempt_outcome_name(enum attempt_outcome o)
 bool
 attempt_outcome_parse(const char *name, enum attempt_outcome *out)
 {
-	int i;
+	int i = name_index(outcome_names, OUTCOME_MAX, name);
 
-	for (i = 0; i < OUTCOME_MAX; i++) {
-		if (strcmp(name, outcome_names[i]) == 0) {
-			*out = (enum attempt_outcome)i;
-			return true;
-		}
-	}
-	return false;
+	if (i >= 0)
+		*out = (enum attempt_outcome)i;
+	return i >= 0;
 }
 
 bool
