@@ -16,35 +16,18 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
-static char db_path[64];
-static struct store *st;
+#include "store-fixture.h"
 
 static void
 setup(void)
 {
-	char *cause = NULL;
-	int fd;
-
-	snprintf(db_path, sizeof db_path, "/tmp/check_csv.XXXXXX");
-	fd = mkstemp(db_path);
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	ck_assert_msg(store_open(db_path, &st, &cause) == 0, "store_open: %s", cause);
+	store_fixture_open("check_csv");
 }
 
 static void
 teardown(void)
 {
-	char *p;
-
-	store_close(st);
-	unlink(db_path);
-	p = xasprintf("%s-wal", db_path);
-	unlink(p);
-	free(p);
-	p = xasprintf("%s-shm", db_path);
-	unlink(p);
-	free(p);
+	store_fixture_close();
 }
 
 static int64_t

@@ -16,6 +16,8 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
+#include "store-fixture.h"
+
 START_TEST(test_remote_command)
 {
 	static const struct {
@@ -189,36 +191,16 @@ START_TEST(test_config_keys)
 }
 END_TEST
 
-static char db_path[64];
-static struct store *st;
-
 static void
 setup(void)
 {
-	char *cause = NULL;
-	int fd;
-
-	snprintf(db_path, sizeof db_path, "/tmp/check_server_ssh.XXXXXX");
-	fd = mkstemp(db_path);
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	ck_assert_msg(store_open(db_path, &st, &cause) == 0, "store_open: %s", cause);
+	store_fixture_open("check_server_ssh");
 }
 
 static void
 teardown(void)
 {
-	char *p;
-
-	store_close(st);
-	st = NULL;
-	unlink(db_path);
-	p = xasprintf("%s-wal", db_path);
-	unlink(p);
-	free(p);
-	p = xasprintf("%s-shm", db_path);
-	unlink(p);
-	free(p);
+	store_fixture_close();
 }
 
 static int64_t

@@ -15,6 +15,8 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
+#include "store-fixture.h"
+
 /* A grid of 6 trials: lr x bs, with a failure budget of 2 and a preemption budget of 3. */
 static const char *const spec_small =
     "{\"name\": \"t\", \"command\": \"true\", \"method\": \"grid\","
@@ -24,36 +26,16 @@ static const char *const spec_small =
     " \"retry\": {\"max_failures\": 2, \"max_preemptions\": 3, \"fatal_patterns\": [\"OOM\"]},"
     " \"checkpoint\": {\"keep\": 2}}";
 
-static char db_path[64];
-static struct store *st;
-
 static void
 setup(void)
 {
-	char *cause = NULL;
-	int fd;
-
-	snprintf(db_path, sizeof db_path, "/tmp/check_trial.XXXXXX");
-	fd = mkstemp(db_path);
-	ck_assert_int_ge(fd, 0);
-	close(fd);
-	ck_assert_msg(store_open(db_path, &st, &cause) == 0, "store_open: %s", cause);
+	store_fixture_open("check_trial");
 }
 
 static void
 teardown(void)
 {
-	char *p;
-
-	store_close(st);
-	st = NULL;
-	unlink(db_path);
-	p = xasprintf("%s-wal", db_path);
-	unlink(p);
-	free(p);
-	p = xasprintf("%s-shm", db_path);
-	unlink(p);
-	free(p);
+	store_fixture_close();
 }
 
 /* Submits a spec text; returns the sweep id. */
