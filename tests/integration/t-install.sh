@@ -205,30 +205,30 @@ PY
 sh -n "$T/ci/setup.sh" || fail "sh -n setup.sh"
 ok "cloud-init: valid YAML, the files and runcmd in place, the scripts parse"
 
-# setup.sh on a stand-in VM: its paths moved under $T, the system's commands stubbed (the
-# metadata servers answer as the cloud says, nvidia-smi lists two GPUs). Each cloud must
-# get its notice settings and one agent per GPU.
-mkdir -p "$T/stub"
+# setup.sh on a stand-in VM: its paths moved under $T, the system's commands replaced by
+# stand-ins that log their arguments (the metadata servers answer as the cloud says,
+# nvidia-smi lists two GPUs). Each cloud must get its notice settings and one agent per GPU.
+mkdir -p "$T/standin"
 for c in apt-get make systemctl systemd-sysusers install; do
-	printf '#!/bin/sh\necho "%s $*" >>"$STUBLOG"\n' "$c" >"$T/stub/$c"
+	printf '#!/bin/sh\necho "%s $*" >>"$STANDIN_LOG"\n' "$c" >"$T/standin/$c"
 done
-printf '#!/bin/sh\ncat >/dev/null\n' >"$T/stub/tar"
+printf '#!/bin/sh\ncat >/dev/null\n' >"$T/standin/tar"
 printf '#!/bin/sh\necho "GPU 0: NVIDIA H100 (UUID: GPU-0)"\necho "GPU 1: NVIDIA H100 (UUID: GPU-1)"\n' \
-	>"$T/stub/nvidia-smi"
-cat >"$T/stub/curl" <<'SH'
+	>"$T/standin/nvidia-smi"
+cat >"$T/standin/curl" <<'SH'
 #!/bin/sh
 case "$*" in
 *computeMetadata/v1/instance/id*) [ "$FAKE_CLOUD" = gcp ] || exit 7 ;;
 *latest/api/token*) [ "$FAKE_CLOUD" = aws ] || exit 7; echo token ;;
-*) echo "curl $*" >>"$STUBLOG" ;;
+*) echo "curl $*" >>"$STANDIN_LOG" ;;
 esac
 SH
-chmod 0755 "$T/stub"/*
+chmod 0755 "$T/standin"/*
 for cloud in gcp aws none; do
 	vm=$T/vm-$cloud
 	mkdir -p "$vm/etc/spotsweep"
 	sed "s|/etc/|$vm/etc/|g; s|/usr/local/src/|$vm/src/|g" "$T/ci/setup.sh" >"$vm/setup.sh"
-	FAKE_CLOUD=$cloud STUBLOG=$vm/log PATH=$T/stub:$PATH sh "$vm/setup.sh" >"$vm/out" 2>&1 ||
+	FAKE_CLOUD=$cloud STANDIN_LOG=$vm/log PATH=$T/standin:$PATH sh "$vm/setup.sh" >"$vm/out" 2>&1 ||
 		fail "setup.sh on $cloud: $(cat "$vm/out")"
 	grep -q "spotsweep setup: cloud ${cloud/none/unknown}" "$vm/out" || fail "setup.sh took $cloud for $(cat "$vm/out")"
 	grep -q "^make -C $vm/src/spotsweep install PREFIX=/usr/local\$" "$vm/log" ||
