@@ -12,6 +12,7 @@
 #include "spotsweep/config.h"
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
+#include "spotsweep/store-flush.h"
 #include "spotsweep/store.h"
 #include "spotsweep/xmalloc.h"
 
@@ -128,8 +129,17 @@ cmd_serve_exec(const struct cmd_entry *self, struct cmd_args *args)
 	log_info("serving %s on %s (lease timeout %g s)", store_default_path(args->db_path),
 	    server_address(ss.srv), cfg->lease_timeout_s);
 	event_base_dispatch(ss.base);
-	log_info("stopped after %llu requests, %llu commits",
-	    (unsigned long long)ss.srv->requests, (unsigned long long)ss.srv->commits);
+	if (ss.srv->flush != NULL) {
+		uint64_t flushes;
+		double flush_s;
+
+		store_flush_stats(ss.srv->flush, &flushes, &flush_s);
+		log_info("stopped after %llu requests, %llu commits, %llu flushes (%.0f us each)",
+		    (unsigned long long)ss.srv->requests, (unsigned long long)ss.srv->commits,
+		    (unsigned long long)flushes, flushes ? flush_s / (double)flushes * 1e6 : 0.0);
+	} else
+		log_info("stopped after %llu requests, %llu commits",
+		    (unsigned long long)ss.srv->requests, (unsigned long long)ss.srv->commits);
 	rc = EXIT_OK;
 	goto out;
 fail:

@@ -2,7 +2,9 @@
  * routes (404), wrong methods (405), missing tokens (401), oversized (413) and malformed (400)
  * bodies before any handler runs, and the group commit: every write request of one loop
  * iteration runs in one SQLite transaction (each in its own savepoint), and their replies are
- * sent only after that transaction is committed with synchronous=FULL. */
+ * sent only after that transaction is committed and, for every reply but a lease's, flushed
+ * to disk (store-flush.c: the flush runs on a thread while the loop serves the next requests;
+ * without a WAL file to flush, commits are synchronous=FULL and replies follow them). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
@@ -27,6 +29,7 @@
 #include "spotsweep/server-pools.h"
 #include "spotsweep/server-slurm.h"
 #include "spotsweep/server-ssh.h"
+#include "spotsweep/store-flush.h"
 #include "spotsweep/trial.h"
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
@@ -47,7 +50,7 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_GET,  "/metrics",                    ROUTE_METRICS, api_metrics },
 	{ EVHTTP_REQ_POST, "/v1/workers",                 ROUTE_WRITE,  api_register },
 	{ EVHTTP_REQ_GET,  "/v1/workers",                 0,            api_workers },
-	{ EVHTTP_REQ_POST, "/v1/lease",                   ROUTE_WRITE,  api_lease },
+	{ EVHTTP_REQ_POST, "/v1/lease",          ROUTE_WRITE | ROUTE_EARLY_REPLY, api_lease },
 	{ EVHTTP_REQ_POST, "/v1/trials/:id/heartbeat",    ROUTE_WRITE,  api_heartbeat },
 	{ EVHTTP_REQ_POST, "/v1/trials/:id/checkpoint",   ROUTE_WRITE,  api_checkpoint },
 	{ EVHTTP_REQ_POST, "/v1/trials/:id/finish",       ROUTE_WRITE,  api_finish },
@@ -139,6 +142,8 @@ queue_reply(struct req_ctx *ctx, int status, char *body)
 	p->evcon = evhttp_request_get_connection(ctx->req);
 	p->status = status;
 	p->body = body;
+	p->durable = !ctx->early;
+	p->gen = 0;
 }
 
 void
@@ -187,15 +192,19 @@ reply_empty(struct req_ctx *ctx, int status)
 	queue_reply(ctx, status, NULL);
 }
 
+static const char commit_failed[] = "{\"error\":\"the store could not commit\"}";
+
 /* Commits the batch, then answers its requests: 500 for all of them if the commit failed,
- * since none of their changes is on disk. */
+ * since none of their changes is on disk. With a flusher, the replies that must wait for the
+ * disk stay in srv->pending, tagged with the commit's flush generation (on_flushed). */
 static void
 commit_batch(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
 	char *cause = NULL;
 	bool ok = true;
-	size_t i;
+	uint64_t gen = 0, failed_gen = server_write_gen(srv);
+	size_t i, kept = 0;
 
 	(void)fd;
 	(void)what;
@@ -204,30 +213,76 @@ commit_batch(evutil_socket_t fd, short what, void *arg)
 	if (store_in_transaction(srv->st)) {
 		double started = now_mono();
 
-		if (store_commit(srv->st, &cause) != 0) {
+		if (srv->flush_failed) {
+			/* The disk lost writes already: acknowledge nothing more. */
+			store_rollback(srv->st);
+			ok = false;
+		} else if (store_commit(srv->st, &cause) != 0) {
 			log_error("commit failed: %s", cause);
 			free(cause);
 			store_rollback(srv->st);
 			ok = false;
-			srv->last_commit_ok = false;
 		}
+		if (!ok)
+			srv->last_commit_ok = false;
 		srv->commits++;
 		server_metrics_commit(srv, ok, now_mono() - started);
 	}
+	if (ok && srv->flush != NULL)
+		gen = store_flush_request(srv->flush);
 	for (i = 0; i < srv->npending; i++) {
 		struct pending_reply *p = &srv->pending[i];
 
-		if (p->req != NULL) {
-			if (ok)
-				send_now(p->req, p->status, p->body);
-			else
-				send_now(p->req, 500, "{\"error\":\"the store could not commit\"}");
+		if (p->gen != 0 || (ok && gen != 0 && p->durable && p->req != NULL)) {
+			/* Waits for its flush: an earlier commit's, or this one's. */
+			if (p->gen == 0)
+				p->gen = gen;
+			srv->pending[kept++] = *p;
+			continue;
 		}
+		if (p->req != NULL)
+			send_now(p->req, ok ? p->status : 500, ok ? p->body : commit_failed);
 		free(p->body);
 	}
-	srv->npending = 0;
+	srv->npending = kept;
+	if (srv->commit_hook == NULL)
+		return;
+	if (!ok)
+		srv->commit_hook(srv->commit_hook_arg, false, failed_gen, failed_gen);
+	else if (srv->flush == NULL)
+		srv->commit_hook(srv->commit_hook_arg, true, 0, UINT64_MAX);
+}
+
+/* The flusher: every commit up to generation gen is on disk (ok), or may not be. */
+static void
+on_flushed(void *arg, uint64_t gen, bool ok)
+{
+	struct server *srv = arg;
+	size_t i, kept = 0;
+
+	if (!ok)
+		srv->flush_failed = true;
+	for (i = 0; i < srv->npending; i++) {
+		struct pending_reply *p = &srv->pending[i];
+
+		if (p->gen == 0 || p->gen > gen) {
+			srv->pending[kept++] = *p;
+			continue;
+		}
+		if (p->req != NULL)
+			send_now(p->req, ok ? p->status : 500, ok ? p->body :
+			    "{\"error\":\"the store could not flush its changes to disk\"}");
+		free(p->body);
+	}
+	srv->npending = kept;
 	if (srv->commit_hook != NULL)
-		srv->commit_hook(srv->commit_hook_arg, ok);
+		srv->commit_hook(srv->commit_hook_arg, ok, 0, gen);
+}
+
+uint64_t
+server_write_gen(const struct server *srv)
+{
+	return srv->flush != NULL ? store_flush_next_gen(srv->flush) : 0;
 }
 
 /* Opens the batch transaction if needed and a savepoint for this request. */
@@ -276,7 +331,8 @@ server_write_end(struct server *srv, bool keep)
 }
 
 void
-server_on_commit(struct server *srv, void (*fn)(void *arg, bool ok), void *arg)
+server_on_commit(struct server *srv, void (*fn)(void *arg, bool ok, uint64_t lo, uint64_t hi),
+    void *arg)
 {
 	srv->commit_hook = fn;
 	srv->commit_hook_arg = arg;
@@ -415,6 +471,7 @@ dispatch_request(struct req_ctx *ctx, enum evhttp_cmd_type method,
 		if (routes[i].method == method) {
 			r = &routes[i];
 			ctx->route = r->pattern;
+			ctx->early = (r->flags & ROUTE_EARLY_REPLY) != 0;
 			memcpy(ctx->ids, ids, sizeof ids);
 			break;
 		}
@@ -551,7 +608,9 @@ server_handle(struct server *srv, const char *method, const char *uri,
 	evhttp_uri_free(u);
 	if (srv->commit_scheduled) {
 		server_commit_now(srv);
-		if (!srv->last_commit_ok) {
+		if (srv->flush != NULL && srv->last_commit_ok && !ctx.early)
+			store_flush_wait(srv->flush);
+		if (!srv->last_commit_ok || (srv->flush_failed && !ctx.early)) {
 			free(ctx.captured);
 			ctx.captured = xstrdup("{\"error\":\"the store could not commit\"}");
 			ctx.status = 500;
@@ -716,6 +775,10 @@ bound:
 		server_free(srv);
 		return -1;
 	}
+	if (store_flush_create(st, base, on_flushed, srv, &srv->flush, cause) < 0) {
+		server_free(srv);
+		return -1;
+	}
 	/* The commit runs after every request callback of the iteration: a lower priority
 	 * than the I/O events that carry the requests. */
 	srv->commit_ev = event_new(base, -1, 0, commit_batch, srv);
@@ -753,6 +816,8 @@ server_drain(struct server *srv)
 	srv->draining = true;
 	if (srv->commit_scheduled)
 		commit_batch(-1, 0, srv);
+	if (srv->flush != NULL)
+		store_flush_wait(srv->flush);
 }
 
 void
@@ -764,6 +829,9 @@ server_free(struct server *srv)
 		return;
 	if (srv->npending > 0 || store_in_transaction(srv->st))
 		commit_batch(-1, 0, srv);
+	/* The last flush; from here on commits are synchronous=FULL again. */
+	store_flush_free(srv->flush);
+	srv->flush = NULL;
 	slurm_dispatch_free(srv->slurm);
 	srv->slurm = NULL;
 	ssh_dispatch_free(srv->ssh);

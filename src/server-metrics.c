@@ -31,6 +31,7 @@
 #include "spotsweep/log.h"
 #include "spotsweep/server-impl.h"
 #include "spotsweep/server-metrics.h"
+#include "spotsweep/store-flush.h"
 #include "spotsweep/server-pools.h"
 #include "spotsweep/store-impl.h"
 #include "spotsweep/trial.h"
@@ -839,12 +840,25 @@ render_http(struct buf *b, struct server *srv)
 	    "Connections closed because a request took longer than http_timeout_s to arrive.");
 	sample_u64(b, "spotsweep_http_connections_timed_out_total", "", srv->conns_expired);
 	metrics_add_family(b, "spotsweep_store_commit_duration_seconds", "histogram",
-	    "Time to commit one group commit (every write request of a loop iteration) with "
-	    "synchronous=FULL.");
+	    "Time to commit one group commit (every write request of a loop iteration); the "
+	    "flush to disk that follows runs on its own thread (spotsweep_store_flushes_total).");
 	metrics_add_histogram(b, "spotsweep_store_commit_duration_seconds", "", &m->commit);
 	metrics_add_family(b, "spotsweep_store_commit_failures_total", "counter",
 	    "Group commits that failed (their requests were answered 500).");
 	sample_u64(b, "spotsweep_store_commit_failures_total", "", m->commit_failures);
+	if (srv->flush != NULL) {
+		uint64_t flushes;
+		double flush_s;
+
+		store_flush_stats(srv->flush, &flushes, &flush_s);
+		metrics_add_family(b, "spotsweep_store_flushes_total", "counter",
+		    "fdatasync calls that made group commits durable (one covers every commit "
+		    "made before it started); reports are answered after theirs.");
+		sample_u64(b, "spotsweep_store_flushes_total", "", flushes);
+		metrics_add_family(b, "spotsweep_store_flush_seconds_total", "counter",
+		    "Seconds spent in those fdatasync calls.");
+		sample(b, "spotsweep_store_flush_seconds_total", "", flush_s);
+	}
 	buf_free(&lb);
 }
 

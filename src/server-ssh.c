@@ -80,6 +80,7 @@ struct ssh_session {
 	bool			 finished;	/* nothing left to settle for the attempt */
 	bool			 finish_held;	/* a finish applied, not yet committed */
 	bool			 pending_commit;	/* writes of its own await the commit */
+	uint64_t		 pending_gen;	/* ... made in this flush generation */
 	struct buf		 held;		/* lines for stdin, sent after the commit */
 	char			*close_after;	/* close stdin once the answers are out */
 	bool			 closing;	/* stdin closed on purpose */
@@ -422,6 +423,7 @@ queue_line(struct ssh_session *s, json_t *o)
 	buf_addc(&s->held, '\n');
 	free(line);
 	s->pending_commit = true;
+	s->pending_gen = server_write_gen(s->d->srv);
 }
 
 json_t *
@@ -711,17 +713,17 @@ session_close(struct ssh_session *s, const char *why, bool cancel)
 	in_written(s->in, s);
 }
 
-/* The group commit is done: send what waited for it, or give up on the sessions whose
+/* Group commits are on disk: send what waited for them, or give up on the sessions whose
  * writes were undone. */
 static void
-on_commit(void *arg, bool ok)
+on_commit(void *arg, bool ok, uint64_t lo, uint64_t hi)
 {
 	struct ssh_dispatch	*d = arg;
 	struct ssh_session	*s, *next;
 
 	for (s = d->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (!s->pending_commit)
+		if (!s->pending_commit || s->pending_gen < lo || s->pending_gen > hi)
 			continue;
 		s->pending_commit = false;
 		if (!ok) {

@@ -21,6 +21,9 @@ struct pending_reply {
 	struct evhttp_connection *evcon;
 	int			 status;
 	char			*body;
+	bool			 durable;	/* waits for the flush, not only the commit */
+	uint64_t		 gen;		/* committed in this flush generation; 0: not
+						 * yet committed */
 };
 
 /* Parsed specs of the sweeps being leased, so a lease does not re-parse the stored spec. */
@@ -41,6 +44,7 @@ struct server_pools;
 struct server_metrics;
 struct server_conn;
 struct evconnlistener;
+struct store_flush;
 
 struct server {
 	struct event_base	*base;
@@ -73,7 +77,10 @@ struct server {
 	struct bayes_cache	*bayes;		/* server-search.c: bayes sweeps' history */
 	struct worker_cache	*workers_seen;	/* server-api.c: pools, last_seen writes */
 	struct dash_cost_cache	*dash_cost;	/* server-api-dash.c: cost answers kept */
-	void			(*commit_hook)(void *arg, bool ok);	/* see server_on_commit */
+	struct store_flush	*flush;		/* NULL: commits are synchronous=FULL */
+	bool			 flush_failed;	/* the WAL could not be flushed: refuse writes */
+	void			(*commit_hook)(void *arg, bool ok, uint64_t lo, uint64_t hi);
+						/* see server_on_commit */
 	void			*commit_hook_arg;
 
 	/* server-conn.c: open connections, their cap and the request deadline */
@@ -97,12 +104,18 @@ struct req_ctx {
 	int			 status;
 	char			*captured;	/* req NULL (server_handle): the reply body */
 	const char		*route;		/* the matched route's pattern, NULL before */
+	bool			 early;		/* the route is ROUTE_EARLY_REPLY */
 };
 
 enum route_flags {
 	ROUTE_WRITE = 1,	/* changes the store: runs in the group-commit transaction */
 	ROUTE_PUBLIC = 2,	/* no token needed */
 	ROUTE_METRICS = 4,	/* no token needed when the config says metrics_public */
+	/* Answered once committed, without waiting for the flush to disk: a lease. Were it lost
+	 * in a power cut, the trial is still pending after the restart and the agent's first
+	 * report for it is refused (no such attempt, or another lease secret), so nothing
+	 * acknowledged is lost; every report still waits for the disk. */
+	ROUTE_EARLY_REPLY = 8,
 };
 
 typedef void route_handler(struct req_ctx *ctx);
@@ -132,9 +145,13 @@ const struct spec *server_sweep_spec(struct server *srv, int64_t sweep_id, char 
  * server_write_end keeps or undoes the savepoint's changes. */
 int server_write_begin(struct server *srv);
 void server_write_end(struct server *srv, bool keep);
-/* Registers the one function called after every group commit (ok: it reached the disk),
- * after the HTTP replies are sent: the SSH dispatcher answers its agents from there. */
-void server_on_commit(struct server *srv, void (*fn)(void *arg, bool ok), void *arg);
+/* Registers the one function called when group commits are on disk (ok) or failed, after the
+ * HTTP replies are sent: the SSH dispatcher answers its agents from there. It covers the
+ * writes made when server_write_gen() was in [lo, hi]. */
+void server_on_commit(struct server *srv, void (*fn)(void *arg, bool ok, uint64_t lo,
+    uint64_t hi), void *arg);
+/* The flush generation the writes made now belong to (see server_on_commit). */
+uint64_t server_write_gen(const struct server *srv);
 
 /* Leases a trial to a worker of pool pool_name (NULL: none) inside the caller's write. 1 with
  * *doc (the lease document of docs/http-api.md), 0 when there is no work, -1 with *cause. */

@@ -87,7 +87,8 @@ struct run_result {
 	long		 hwm_kb;
 	double		 server_cpu_s;	/* serve's user + system time during the pairs */
 	double		 client_cpu_s;	/* this load client's, the same span */
-	unsigned long long requests, commits;
+	unsigned long long requests, commits, flushes;
+	double		 flush_us;	/* mean fdatasync of the WAL, on serve's flush thread */
 };
 
 /* What to undo if the bench stops early: the children, stopped by their PIDs, and the
@@ -337,7 +338,8 @@ self_cpu_s(void)
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-/* SIGTERM, wait, and read the "stopped after N requests, M commits" line from its log. */
+/* SIGTERM, wait, and read the "stopped after N requests, M commits, F flushes (U us each)"
+ * line from its log. */
 static void
 stop_server(const char *logpath, struct run_result *r)
 {
@@ -348,15 +350,16 @@ stop_server(const char *logpath, struct run_result *r)
 	kill(server_pid, SIGTERM);
 	waitpid(server_pid, &status, 0);
 	server_pid = -1;
-	r->requests = r->commits = 0;
+	r->requests = r->commits = r->flushes = 0;
+	r->flush_us = 0;
 	if ((f = fopen(logpath, "r")) == NULL)
 		return;
 	while (fgets(line, sizeof line, f) != NULL) {
 		const char *p = strstr(line, "stopped after ");
 
 		if (p != NULL)
-			sscanf(p, "stopped after %llu requests, %llu commits", &r->requests,
-			    &r->commits);
+			sscanf(p, "stopped after %llu requests, %llu commits, %llu flushes (%lf",
+			    &r->requests, &r->commits, &r->flushes, &r->flush_us);
 	}
 	fclose(f);
 }
@@ -777,6 +780,11 @@ main(int argc, char **argv)
 	printf("  %-34s %14.2f %14.2f\n", "requests per commit (group commit)",
 	    r[0].commits ? (double)r[0].requests / (double)r[0].commits : 0,
 	    r[1].commits ? (double)r[1].requests / (double)r[1].commits : 0);
+	printf("  %-34s %14.2f %14.2f\n", "requests per flush to disk",
+	    r[0].flushes ? (double)r[0].requests / (double)r[0].flushes : 0,
+	    r[1].flushes ? (double)r[1].requests / (double)r[1].flushes : 0);
+	printf("  %-34s %11.0f us %11.0f us\n", "flush (fdatasync of the WAL)", r[0].flush_us,
+	    r[1].flush_us);
 	printf("  %-34s %11.1f MB %11.1f MB   (target < %.0f MB)\n", "serve peak RSS (VmHWM)",
 	    (double)r[0].hwm_kb / 1024.0, (double)r[1].hwm_kb / 1024.0, TARGET_RSS_MB);
 	printf("  %-34s %14.2f   (1.00 = a lease costs the same whatever the backlog)\n",

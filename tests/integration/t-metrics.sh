@@ -190,9 +190,13 @@ assert count("/v1/trials/:id/finish", "POST", "200") >= 5
 assert count("/v1/lease", "POST", "200") >= 6
 assert count("/v1/lease", "POST", "204") >= 1
 assert [x for x in s if x["name"] == "spotsweep_store_commit_duration_seconds_count"][0]["value"] >= 10
+# Every finish waited for a flush of the WAL; one flush may cover several commits.
+flushes = [x for x in s if x["name"] == "spotsweep_store_flushes_total"][0]["value"]
+assert 1 <= flushes <= [x for x in s if x["name"] == "spotsweep_store_commit_duration_seconds_count"][0]["value"], flushes
+assert [x for x in s if x["name"] == "spotsweep_store_flush_seconds_total"][0]["value"] > 0
 assert [x for x in s if x["name"] == "process_start_time_seconds"][0]["value"] > 1.7e9
 PY
-ok "after the sweep: states of 3 sweeps, best values, attempts by outcome, spend by pool and class, lost and preempted, the active rule, request and commit histograms"
+ok "after the sweep: states of 3 sweeps, best values, attempts by outcome, spend by pool and class, lost and preempted, the active rule, request and commit histograms, flushes"
 
 # A new serve (fold rebuilt from the store) counts the same; metrics_public needs no token.
 stop_server
