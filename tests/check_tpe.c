@@ -69,6 +69,7 @@ options(struct tpe_options *o, bool multivariate)
 	o->prior_weight = 1.0;
 	o->minimize = true;
 	o->multivariate = multivariate;
+	o->bandwidth = TPE_BANDWIDTH;
 }
 
 /* The total probability of a fitted estimator: the integral of the density over [0, 1]
@@ -133,14 +134,20 @@ START_TEST(test_densities_integrate_to_one)
 	int mv;
 	double t;
 
-	for (mv = 0; mv < 2; mv++) {
-		options(&o, mv == 1);
+	/* each observation's own weight, as the multivariate l has (one of them 0) */
+	static const double wts[8] = { 1, 0.5, 0, 0.25, 0.9, 0.01, 1, 0.3 };
+
+	/* univariate, multivariate, multivariate weighted */
+	for (mv = 0; mv < 3; mv++) {
+		options(&o, mv >= 1);
 		for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 			d = dim_of(s, cases[i].param);
-			pz = tpe_parzen_fit(sp, d, cases[i].obs, cases[i].nobs, &o);
+			pz = tpe_parzen_fit_weighted(sp, d, cases[i].obs, mv == 2 ? wts : NULL,
+			    cases[i].nobs, &o);
 			t = total(sp, d, pz, cases[i].k);
 			ck_assert_msg(fabs(t - 1) < 2e-3, "case %zu (%s, %s): total %.6f", i,
-			    cases[i].param, mv ? "multivariate" : "univariate", t);
+			    cases[i].param, mv == 0 ? "univariate" : mv == 1 ? "multivariate" :
+			    "weighted", t);
 			tpe_parzen_free(pz);
 		}
 	}
@@ -381,6 +388,94 @@ START_TEST(test_proposals)
 }
 END_TEST
 
+/* The default multivariate width is half of Optuna's where Scott's rule sets it, and the
+ * same where the clip at 1/(n + 2) does: n observations all at 0.5 in one dimension, whose
+ * density there is about their share over the kernel's width. */
+START_TEST(test_bandwidth)
+{
+	static const struct {
+		size_t	n;
+		double	lo, hi;		/* ratio of the densities at 0.5: ours / Optuna's */
+	} cases[] = {
+		{ 3, 0.999, 1.001 },	/* 0.1 * 3^-1/5 and 0.2 * 3^-1/5 both under 1/5 */
+		{ 40, 1.9, 2.0 },	/* 0.048 and 0.096, over 1/42: one is half the other */
+	};
+	struct spec *s = parse(spec_1d);
+	struct tpe_space *sp = tpe_space_create(s);
+	struct tpe_options o;
+	struct tpe_parzen *pz;
+	double xs[40], ours, optuna, r;
+	size_t i, j;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (j = 0; j < cases[i].n; j++)
+			xs[j] = 0.5;
+		options(&o, true);
+		pz = tpe_parzen_fit(sp, 0, xs, cases[i].n, &o);
+		ours = tpe_parzen_log_density(pz, 0.5);
+		tpe_parzen_free(pz);
+		o.bandwidth = 0.2;
+		pz = tpe_parzen_fit(sp, 0, xs, cases[i].n, &o);
+		optuna = tpe_parzen_log_density(pz, 0.5);
+		tpe_parzen_free(pz);
+		r = exp(ours - optuna);
+		ck_assert_msg(r >= cases[i].lo && r <= cases[i].hi, "%zu observations: ratio %g",
+		    cases[i].n, r);
+	}
+	tpe_space_free(sp);
+	spec_free(s);
+}
+END_TEST
+
+/* The multivariate l weighs each good trial by its improvement on the threshold: of two
+ * good regions, the one whose trials are much better draws the proposals even with fewer
+ * trials there; with equal values the one with more trials does (the largest l/g wins).
+ * 20 results: 2 at 0.2, 3 at 0.8, the rest spread elsewhere with value 1 (the good group
+ * is the best 5). */
+START_TEST(test_improvement_weights)
+{
+	static const struct {
+		double	at02, at08;	/* the values there */
+		int	min02, max02;	/* of 100 proposals, how many near 0.2 */
+	} cases[] = {
+		{ 0.0, 0.99, 90, 100 },	/* 0.8 improves by 0.01, 0.2 by 1: weights 0.01, 1 */
+		{ 0.99, 0.0, 0, 10 },
+		{ 0.5, 0.5, 0, 10 },	/* ties: all weigh 1, three kernels against two */
+	};
+	static const double rest[15] = { 0.02, 0.06, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65,
+	    0.95, 0.98, 0.38, 0.48, 0.58, 0.62 };
+	struct spec *s = parse(spec_1d);
+	struct tpe_space *sp = tpe_space_create(s);
+	struct tpe_options o;
+	struct tpe_obs obs[20];
+	double x[20], u;
+	size_t i, j;
+	int near02, near08;
+
+	options(&o, true);
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		for (j = 0; j < 20; j++) {
+			x[j] = j < 2 ? 0.2 : j < 5 ? 0.8 : rest[j - 5];
+			obs[j].x = &x[j];
+			obs[j].kind = TPE_OBS_DONE;
+			obs[j].value = j < 2 ? cases[i].at02 : j < 5 ? cases[i].at08 : 1.0;
+		}
+		near02 = near08 = 0;
+		for (j = 0; j < 100; j++) {
+			ck_assert(tpe_propose(sp, &o, obs, 20, 500 + j, &u));
+			near02 += fabs(u - 0.2) < 0.1;
+			near08 += fabs(u - 0.8) < 0.1;
+		}
+		ck_assert_msg(near02 >= cases[i].min02 && near02 <= cases[i].max02,
+		    "case %zu: %d of 100 near 0.2, %d near 0.8", i, near02, near08);
+		ck_assert_msg(near02 + near08 >= 90, "case %zu: %d of 100 near 0.2, %d near 0.8",
+		    i, near02, near08);
+	}
+	tpe_space_free(sp);
+	spec_free(s);
+}
+END_TEST
+
 /* Pruned trials rank after finished ones, deeper first: a result from a pruned trial never
  * makes the good group while enough finished ones are there. */
 START_TEST(test_pruned_rank_last)
@@ -444,7 +539,9 @@ ref_unit(const struct tpe_space *sp, double v)
  * distribution's is Optuna's plus log(log(max / min))), the log mass of an integer's cell,
  * or the log probability of a category equals what Optuna's _ParzenEstimator gives. The
  * rows come from tests/bench/optuna_tpe_densities.py (one parameter, so the multivariate
- * width is 0.2 n^(-1/5)), which says where it departs from Optuna 3.1 and why. */
+ * width is 0.2 n^(-1/5)), which says where it departs from Optuna 3.1 and why. spotsweep's
+ * default multivariate width is half of Optuna's (TPE_BANDWIDTH): the multivariate cases
+ * run with Optuna's, and test_bandwidth checks that the default halves every kernel. */
 START_TEST(test_optuna_densities)
 {
 	static const struct {
@@ -520,6 +617,7 @@ START_TEST(test_optuna_densities)
 		s = parse(text);
 		sp = tpe_space_create(s);
 		options(&o, cases[i].multivariate);
+		o.bandwidth = 0.2;	/* Optuna's multivariate width, not spotsweep's */
 		for (j = 0; j < cases[i].nobs; j++)
 			xs[j] = ref_unit(sp, cases[i].obs[j]);
 		pz = tpe_parzen_fit(sp, 0, xs, cases[i].nobs, &o);
@@ -724,6 +822,8 @@ tpe_suite(void)
 		{ "range", test_never_out_of_range, false },
 		{ "proposals", test_proposals, false },
 		{ "pruned", test_pruned_rank_last, false },
+		{ "bandwidth", test_bandwidth, false },
+		{ "improvement_weights", test_improvement_weights, false },
 		{ "optuna_densities", test_optuna_densities, false },
 		{ "bayes_exhausts", test_bayes_exhausts_space, true },
 		{ "bayes_fill", test_bayes_fill, true },
