@@ -1,8 +1,8 @@
 """make bench, issue 9: Optuna's TPE on the functions bench_tpe.c gives spotsweep's TPE.
 
-Usage: /usr/bin/python3 optuna_tpe.py SEEDS
+Usage: /usr/bin/python3 optuna_tpe.py SEEDS [FIRST]
 For each function (branin, hartmann6, mixed6: the same definitions and search spaces as
-bench_tpe.c) and each seed 1..SEEDS, 100 sequential trials of optuna.samplers.TPESampler with
+bench_tpe.c) and each seed FIRST..FIRST+SEEDS-1 (FIRST defaults to 1), 100 sequential trials of optuna.samplers.TPESampler with
 its defaults (seeded), in memory; prints one line per run: "NAME SEED BEST_AT_50 BEST_AT_100".
 """
 import math
@@ -56,9 +56,10 @@ def mixed6(t):
 
 def main():
     seeds = int(sys.argv[1])
+    first = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for name, f in (("branin", branin), ("hartmann6", hartmann6), ("mixed6", mixed6)):
-        for seed in range(1, seeds + 1):
+        for seed in range(first, first + seeds):
             study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
             study.optimize(f, n_trials=100)
             vals = [tr.value for tr in study.trials]
