@@ -199,6 +199,13 @@ store_flush_request(struct store_flush *f)
 	return gen;
 }
 
+bool
+store_flush_pending(const struct store_flush *f)
+{
+	/* Both are the loop's own. */
+	return f->requested > f->reported && !f->reported_failure;
+}
+
 uint64_t
 store_flush_next_gen(const struct store_flush *f)
 {
@@ -232,7 +239,10 @@ store_flush_free(struct store_flush *f)
 
 	if (f == NULL)
 		return;
-	store_flush_wait(f);
+	/* done() may commit again (a batch that waited for this flush). */
+	do
+		store_flush_wait(f);
+	while (f->requested > f->reported && !f->reported_failure);
 	pthread_mutex_lock(&f->lock);
 	f->stop = true;
 	pthread_cond_signal(&f->wake);
