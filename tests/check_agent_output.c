@@ -15,6 +15,8 @@
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
+
 #define LOSS_PATTERN	"val_loss[=: ]+([-+0-9.eE]+)"
 
 struct output_case {
@@ -429,11 +431,5 @@ agent_output_suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(agent_output_suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(agent_output_suite());
 }

@@ -16,6 +16,7 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
 #include "store-fixture.h"
 
 static void
@@ -201,27 +202,13 @@ START_TEST(test_errors_and_price)
 }
 END_TEST
 
-static Suite *
-cost_suite(void)
-{
-	Suite *s = suite_create("cost");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_sweep_cost);
-	tcase_add_test(tc, test_errors_and_price);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(cost_suite());
-	int failed;
+	const struct check_case tests[] = {
+		{ "core", test_sweep_cost },
+		{ "core", test_errors_and_price },
+	};
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main("cost", tests, CHECK_NELEM(tests), setup, teardown, 0);
 }

@@ -16,6 +16,7 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
 #include "store-fixture.h"
 
 static void
@@ -320,39 +321,15 @@ START_TEST(test_numbers_round_trip)
 }
 END_TEST
 
-static Suite *
-csv_suite(void)
+int
+main(void)
 {
-	const struct {
-		const char	*name;
-		const TTest	*test;
-	} tests[] = {
+	const struct check_case tests[] = {
 		{ "quoting", test_quoting },
 		{ "export_exact", test_export_exact },
 		{ "scanner", test_export_scanner_and_fallback },
 		{ "round_trip", test_numbers_round_trip },
 	};
-	Suite *s = suite_create("csv");
-	size_t i;
 
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		TCase *tc = tcase_create(tests[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, tests[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
-int
-main(void)
-{
-	SRunner *sr = srunner_create(csv_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main("csv", tests, CHECK_NELEM(tests), setup, teardown, 0);
 }

@@ -27,6 +27,7 @@
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
 #include "server-fixture.h"
 
 START_TEST(test_sample)
@@ -553,46 +554,24 @@ START_TEST(test_rules_pools)
 }
 END_TEST
 
-static Suite *
-dash_suite(void)
-{
-	const struct {
-		const char	*name;
-		const TTest	*test;
-		bool		 world;
-	} tests[] = {
-		{ "sample", test_sample, false },
-		{ "next_change", test_next_change, false },
-		{ "describe", test_describe, false },
-		{ "results", test_results, true },
-		{ "curves", test_curves, true },
-		{ "attempts_cost_rules", test_attempts_cost_rules, true },
-		{ "refusals", test_refusals, true },
-		{ "rules_pools", test_rules_pools, true },
-	};
-	Suite *s = suite_create("dash");
-	size_t i;
-
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		TCase *tc = tcase_create(tests[i].name);
-
-		if (tests[i].world)
-			tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, tests[i].test);
-		tcase_set_timeout(tc, 60);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(dash_suite());
-	int failed;
+	const struct check_case pure[] = {
+		{ "sample", test_sample },
+		{ "next_change", test_next_change },
+		{ "describe", test_describe },
+	};
+	const struct check_case world[] = {
+		{ "results", test_results },
+		{ "curves", test_curves },
+		{ "attempts_cost_rules", test_attempts_cost_rules },
+		{ "refusals", test_refusals },
+		{ "rules_pools", test_rules_pools },
+	};
+	Suite *s = suite_create("dash");
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_add_cases(s, pure, CHECK_NELEM(pure), NULL, NULL, 60);
+	check_add_cases(s, world, CHECK_NELEM(world), setup, teardown, 60);
+	return check_run(s);
 }

@@ -17,6 +17,7 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
 #include "store-fixture.h"
 
 START_TEST(test_rung_steps)
@@ -418,44 +419,23 @@ START_TEST(test_median_on_store)
 }
 END_TEST
 
-static Suite *
-early_suite(void)
-{
-	const struct {
-		const char	*name;
-		const TTest	*test;
-		bool		 store;
-	} tests[] = {
-		{ "rung_steps", test_rung_steps, false },
-		{ "policy", test_policy_from_spec, false },
-		{ "curve", test_curve, false },
-		{ "rung_keep", test_rung_keep, false },
-		{ "median", test_median, false },
-		{ "hyperband_store", test_hyperband_on_store, true },
-		{ "median_store", test_median_on_store, true },
-	};
-	Suite *s = suite_create("early_stop");
-	size_t i;
-
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		TCase *tc = tcase_create(tests[i].name);
-
-		if (tests[i].store)
-			tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, tests[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(early_suite());
-	int failed;
+	const struct check_case pure[] = {
+		{ "rung_steps", test_rung_steps },
+		{ "policy", test_policy_from_spec },
+		{ "curve", test_curve },
+		{ "rung_keep", test_rung_keep },
+		{ "median", test_median },
+	};
+	const struct check_case on_store[] = {
+		{ "hyperband_store", test_hyperband_on_store },
+		{ "median_store", test_median_on_store },
+	};
+	Suite *s = suite_create("early_stop");
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_add_cases(s, pure, CHECK_NELEM(pure), NULL, NULL, 0);
+	check_add_cases(s, on_store, CHECK_NELEM(on_store), setup, teardown, 0);
+	return check_run(s);
 }

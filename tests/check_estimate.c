@@ -10,6 +10,8 @@
 
 #include "spotsweep/estimate.h"
 
+#include "check-main.h"
+
 /* Money compared to the cent, as printed. */
 static void
 assert_cents(double got, const char *want, const char *what)
@@ -186,11 +188,5 @@ estimate_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(estimate_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(estimate_suite());
 }

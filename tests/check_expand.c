@@ -11,6 +11,8 @@
 #include "spotsweep/expand.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
+
 /* An assertion for hot loops: check's ck_assert reports every pass to the parent process,
  * which costs a system call; this one only speaks on failure. */
 #define require(cond, ...) do {						\
@@ -941,13 +943,10 @@ START_TEST(test_draw_moments)
 }
 END_TEST
 
-static Suite *
-expand_suite(void)
+int
+main(void)
 {
-	const struct {
-		const char	*tcase;
-		const TTest	*test;
-	} tests[] = {
+	const struct check_case tests[] = {
 		{ "prng", test_prng_known_answers },
 		{ "prng", test_prng_distributions },
 		{ "sobol", test_sobol_published_points },
@@ -965,31 +964,6 @@ expand_suite(void)
 		{ "draws", test_log_uniform_buckets },
 		{ "draws", test_draw_moments },
 	};
-	Suite *s = suite_create("expand");
-	TCase *tc = NULL;
-	const char *current = "";
-	size_t i;
 
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		if (strcmp(current, tests[i].tcase) != 0) {
-			current = tests[i].tcase;
-			tc = tcase_create(current);
-			tcase_set_timeout(tc, 120);
-			suite_add_tcase(s, tc);
-		}
-		tcase_add_test(tc, tests[i].test);
-	}
-	return s;
-}
-
-int
-main(void)
-{
-	SRunner *sr = srunner_create(expand_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main("expand", tests, CHECK_NELEM(tests), NULL, NULL, 120);
 }

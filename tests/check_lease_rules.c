@@ -17,6 +17,7 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
 #include "store-fixture.h"
 
 static void
@@ -242,11 +243,5 @@ lease_rules_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(lease_rules_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(lease_rules_suite());
 }

@@ -23,6 +23,7 @@
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
 #include "server-fixture.h"
 
 static const char spec_text[] =
@@ -291,40 +292,15 @@ START_TEST(test_secret_new)
 }
 END_TEST
 
-static Suite *
-server_http_suite(void)
+int
+main(void)
 {
-	const struct {
-		const char	*name;
-		const TTest	*test;
-	} tests[] = {
+	const struct check_case tests[] = {
 		{ "dispatcher", test_dispatcher },
 		{ "limits", test_limits },
 		{ "lease_holder", test_lease_holder },
 		{ "secret_new", test_secret_new },
 	};
-	Suite *s = suite_create("server_http");
-	size_t i;
 
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		TCase *tc = tcase_create(tests[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, tests[i].test);
-		tcase_set_timeout(tc, 60);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
-int
-main(void)
-{
-	SRunner *sr = srunner_create(server_http_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main("server_http", tests, CHECK_NELEM(tests), setup, teardown, 60);
 }

@@ -22,6 +22,7 @@
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
 #include "server-fixture.h"
 
 START_TEST(test_label_value)
@@ -320,34 +321,22 @@ START_TEST(test_endpoint)
 }
 END_TEST
 
-static Suite *
-server_metrics_suite(void)
-{
-	Suite *s = suite_create("server_metrics");
-	TCase *tc = tcase_create("exposition");
-	TCase *te = tcase_create("endpoint");
-
-	tcase_add_test(tc, test_label_value);
-	tcase_add_test(tc, test_value);
-	tcase_add_test(tc, test_bucket);
-	tcase_add_test(tc, test_histogram);
-	tcase_add_test(tc, test_family);
-	suite_add_tcase(s, tc);
-	tcase_add_checked_fixture(te, setup, teardown);
-	tcase_set_timeout(te, 30);
-	tcase_add_test(te, test_endpoint);
-	suite_add_tcase(s, te);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(server_metrics_suite());
-	int failed;
+	const struct check_case exposition[] = {
+		{ "exposition", test_label_value },
+		{ "exposition", test_value },
+		{ "exposition", test_bucket },
+		{ "exposition", test_histogram },
+		{ "exposition", test_family },
+	};
+	const struct check_case endpoint[] = {
+		{ "endpoint", test_endpoint },
+	};
+	Suite *s = suite_create("server_metrics");
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_add_cases(s, exposition, CHECK_NELEM(exposition), NULL, NULL, 0);
+	check_add_cases(s, endpoint, CHECK_NELEM(endpoint), setup, teardown, 30);
+	return check_run(s);
 }

@@ -13,6 +13,8 @@
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
+
 START_TEST(test_state_phase)
 {
 	static const struct {
@@ -347,32 +349,19 @@ START_TEST(test_config_keys)
 }
 END_TEST
 
-static Suite *
-slurm_suite(void)
-{
-	Suite *s = suite_create("server_slurm");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_state_phase);
-	tcase_add_test(tc, test_agent_grace);
-	tcase_add_test(tc, test_agent_command_words);
-	tcase_add_test(tc, test_agent_command_tilde);
-	tcase_add_test(tc, test_sbatch_argv);
-	tcase_add_test(tc, test_parse_job_id);
-	tcase_add_test(tc, test_parse_status);
-	tcase_add_test(tc, test_config_keys);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(slurm_suite());
-	int failed;
+	const struct check_case tests[] = {
+		{ "core", test_state_phase },
+		{ "core", test_agent_grace },
+		{ "core", test_agent_command_words },
+		{ "core", test_agent_command_tilde },
+		{ "core", test_sbatch_argv },
+		{ "core", test_parse_job_id },
+		{ "core", test_parse_status },
+		{ "core", test_config_keys },
+	};
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main("server_slurm", tests, CHECK_NELEM(tests), NULL, NULL, 0);
 }

@@ -16,6 +16,7 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
 #include "store-fixture.h"
 
 START_TEST(test_remote_command)
@@ -333,32 +334,22 @@ START_TEST(test_trial_lose_cancelled)
 }
 END_TEST
 
-static Suite *
-suite(void)
-{
-	Suite *s = suite_create("server_ssh");
-	TCase *pure = tcase_create("pure"), *store = tcase_create("store");
-
-	tcase_add_test(pure, test_remote_command);
-	tcase_add_test(pure, test_session_argv);
-	tcase_add_test(pure, test_backoff);
-	tcase_add_test(pure, test_config_keys);
-	suite_add_tcase(s, pure);
-	tcase_add_checked_fixture(store, setup, teardown);
-	tcase_add_test(store, test_trial_lose);
-	tcase_add_test(store, test_trial_lose_cancelled);
-	suite_add_tcase(s, store);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
+	const struct check_case pure[] = {
+		{ "pure", test_remote_command },
+		{ "pure", test_session_argv },
+		{ "pure", test_backoff },
+		{ "pure", test_config_keys },
+	};
+	const struct check_case on_store[] = {
+		{ "store", test_trial_lose },
+		{ "store", test_trial_lose_cancelled },
+	};
+	Suite *s = suite_create("server_ssh");
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_add_cases(s, pure, CHECK_NELEM(pure), NULL, NULL, 0);
+	check_add_cases(s, on_store, CHECK_NELEM(on_store), setup, teardown, 0);
+	return check_run(s);
 }

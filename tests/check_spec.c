@@ -16,6 +16,8 @@
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
+
 /* Lines 1-5 of most cases; what a case is about starts on line 6. */
 #define HEAD \
 	"{\n" \
@@ -1292,11 +1294,5 @@ spec_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(spec_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(spec_suite());
 }

@@ -10,6 +10,8 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/util.h"
 
+#include "check-main.h"
+
 START_TEST(test_eta)
 {
 	static const struct {
@@ -205,31 +207,18 @@ START_TEST(test_clip)
 }
 END_TEST
 
-static Suite *
-status_view_suite(void)
-{
-	Suite *s = suite_create("status_view");
-	TCase *tc = tcase_create("view");
-
-	tcase_add_test(tc, test_eta);
-	tcase_add_test(tc, test_duration);
-	tcase_add_test(tc, test_bar_cells);
-	tcase_add_test(tc, test_bar);
-	tcase_add_test(tc, test_kv_value);
-	tcase_add_test(tc, test_colour);
-	tcase_add_test(tc, test_clip);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(status_view_suite());
-	int failed;
+	const struct check_case tests[] = {
+		{ "view", test_eta },
+		{ "view", test_duration },
+		{ "view", test_bar_cells },
+		{ "view", test_bar },
+		{ "view", test_kv_value },
+		{ "view", test_colour },
+		{ "view", test_clip },
+	};
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main("status_view", tests, CHECK_NELEM(tests), NULL, NULL, 0);
 }

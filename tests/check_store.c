@@ -14,6 +14,8 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
+
 static char db_path[64];
 
 static void
@@ -450,13 +452,10 @@ START_TEST(test_json_add_string)
 }
 END_TEST
 
-static Suite *
-store_suite(void)
+int
+main(void)
 {
-	const struct {
-		const char	*name;
-		const TTest	*test;
-	} tests[] = {
+	const struct check_case tests[] = {
 		{ "open_settings", test_open_settings },
 		{ "migrations", test_migrations_idempotent },
 		{ "newer_schema", test_newer_schema_refused },
@@ -469,27 +468,6 @@ store_suite(void)
 		{ "workers", test_workers },
 		{ "json_string", test_json_add_string },
 	};
-	Suite *s = suite_create("store");
-	size_t i;
 
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		TCase *tc = tcase_create(tests[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, tests[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
-int
-main(void)
-{
-	SRunner *sr = srunner_create(store_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main("store", tests, CHECK_NELEM(tests), setup, teardown, 0);
 }

@@ -12,6 +12,7 @@
 #include "spotsweep/store-flush.h"
 #include "spotsweep/store.h"
 #include "spotsweep/xmalloc.h"
+#include "check-main.h"
 #include "store-fixture.h"
 
 struct seen {
@@ -167,38 +168,14 @@ START_TEST(test_in_memory_store_has_no_flusher)
 }
 END_TEST
 
-static Suite *
-flush_suite(void)
+int
+main(void)
 {
-	const struct {
-		const char	*name;
-		const TTest	*test;
-	} tests[] = {
+	const struct check_case tests[] = {
 		{ "generations", test_generations_reported_through_the_loop },
 		{ "wait", test_wait_reports_before_returning },
 		{ "memory", test_in_memory_store_has_no_flusher },
 	};
-	Suite *s = suite_create("store_flush");
-	size_t i;
 
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		TCase *tc = tcase_create(tests[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, tests[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
-int
-main(void)
-{
-	SRunner *sr = srunner_create(flush_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main("store_flush", tests, CHECK_NELEM(tests), setup, teardown, 0);
 }

@@ -21,6 +21,7 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
 #include "store-fixture.h"
 
 /* One parameter of each kind the estimator treats differently. */
@@ -809,49 +810,27 @@ START_TEST(test_bayes_deadline)
 }
 END_TEST
 
-static Suite *
-tpe_suite(void)
-{
-	const struct {
-		const char	*name;
-		const TTest	*test;
-		bool		 store;
-	} tests[] = {
-		{ "densities", test_densities_integrate_to_one, false },
-		{ "log_space", test_log_space, false },
-		{ "range", test_never_out_of_range, false },
-		{ "proposals", test_proposals, false },
-		{ "pruned", test_pruned_rank_last, false },
-		{ "bandwidth", test_bandwidth, false },
-		{ "improvement_weights", test_improvement_weights, false },
-		{ "optuna_densities", test_optuna_densities, false },
-		{ "bayes_exhausts", test_bayes_exhausts_space, true },
-		{ "bayes_fill", test_bayes_fill, true },
-		{ "bayes_deadline", test_bayes_deadline, true },
-	};
-	Suite *s = suite_create("tpe");
-	size_t i;
-
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		TCase *tc = tcase_create(tests[i].name);
-
-		if (tests[i].store)
-			tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_set_timeout(tc, 60);
-		tcase_add_test(tc, tests[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(tpe_suite());
-	int failed;
+	const struct check_case pure[] = {
+		{ "densities", test_densities_integrate_to_one },
+		{ "log_space", test_log_space },
+		{ "range", test_never_out_of_range },
+		{ "proposals", test_proposals },
+		{ "pruned", test_pruned_rank_last },
+		{ "bandwidth", test_bandwidth },
+		{ "improvement_weights", test_improvement_weights },
+		{ "optuna_densities", test_optuna_densities },
+	};
+	const struct check_case on_store[] = {
+		{ "bayes_exhausts", test_bayes_exhausts_space },
+		{ "bayes_fill", test_bayes_fill },
+		{ "bayes_deadline", test_bayes_deadline },
+	};
+	Suite *s = suite_create("tpe");
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	check_add_cases(s, pure, CHECK_NELEM(pure), NULL, NULL, 60);
+	check_add_cases(s, on_store, CHECK_NELEM(on_store), setup, teardown, 60);
+	return check_run(s);
 }

@@ -15,6 +15,7 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
 #include "store-fixture.h"
 
 /* A grid of 6 trials: lr x bs, with a failure budget of 2 and a preemption budget of 3. */
@@ -936,13 +937,10 @@ START_TEST(test_inside_caller_transaction)
 }
 END_TEST
 
-static Suite *
-trial_suite(void)
+int
+main(void)
 {
-	const struct {
-		const char	*name;
-		const TTest	*test;
-	} tests[] = {
+	const struct check_case tests[] = {
 		{ "transition_table", test_transition_table },
 		{ "names", test_names_round_trip },
 		{ "transition_stored", test_transition_checks_stored_state },
@@ -964,27 +962,6 @@ trial_suite(void)
 		{ "sweep_done", test_sweep_done },
 		{ "caller_txn", test_inside_caller_transaction },
 	};
-	Suite *s = suite_create("trial");
-	size_t i;
 
-	for (i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-		TCase *tc = tcase_create(tests[i].name);
-
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_add_test(tc, tests[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
-int
-main(void)
-{
-	SRunner *sr = srunner_create(trial_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_main("trial", tests, CHECK_NELEM(tests), setup, teardown, 0);
 }

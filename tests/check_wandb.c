@@ -26,6 +26,8 @@
 #include "spotsweep/util.h"
 #include "spotsweep/xmalloc.h"
 
+#include "check-main.h"
+
 #define NELEM(a) ((int)(sizeof (a) / sizeof (a)[0]))
 
 static struct spec *
@@ -928,11 +930,5 @@ wandb_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(wandb_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return check_run(wandb_suite());
 }
