@@ -14,28 +14,11 @@
  * Usage: bench_api [DIR]; BIN names the directory of the binaries (default ./bin),
  * BENCH_API_PAIRS the pairs per run (default 50000), BENCH_API_ONLY=100000 (or 1000000) runs
  * one backlog only, for quick experiments. */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 
 #include <jansson.h>
 
-#include "spotsweep/util.h"
-#include "spotsweep/xmalloc.h"
+#include "bench-http.h"
 
 #define NCONNS		8
 #define DEFAULT_PAIRS	50000
@@ -47,7 +30,7 @@
 enum phase { PH_REGISTER, PH_LEASE, PH_FINISH, PH_DONE };
 
 struct conn {
-	int		 fd;
+	struct bench_http http;
 	int		 index;
 	enum phase	 phase;
 	int64_t		 worker_id;
@@ -55,10 +38,6 @@ struct conn {
 	int64_t		 attempt;
 	char		 secret[128];	/* the lease's secret, echoed in the finish ("" if none) */
 	double		 pair_start;
-	char		 out[1024];
-	size_t		 outlen;
-	size_t		 outoff;
-	struct buf	 in;
 };
 
 struct load {
@@ -91,11 +70,9 @@ struct run_result {
 	double		 flush_us;	/* mean fdatasync of the WAL, on serve's flush thread */
 };
 
-/* What to undo if the bench stops early: the children, stopped by their PIDs, and the
- * current run's files. The paths are set before the children start, so that the signal
- * handler only calls kill() and unlink(). */
-static pid_t server_pid = -1;
-static pid_t submit_pid = -1;
+/* What to undo if the bench stops early besides the children (bench-http.h): the current
+ * run's files. The paths are set before the children start, so that the signal handler only
+ * calls kill() and unlink(). */
 static char *run_files[5];
 
 static void
@@ -112,16 +89,7 @@ remove_run_files(void)
 static void
 cleanup_at_exit(void)
 {
-	if (submit_pid > 0) {
-		kill(submit_pid, SIGKILL);
-		waitpid(submit_pid, NULL, 0);
-		submit_pid = -1;
-	}
-	if (server_pid > 0) {
-		kill(server_pid, SIGKILL);
-		waitpid(server_pid, NULL, 0);
-		server_pid = -1;
-	}
+	bench_stop_children();
 	remove_run_files();
 	for (size_t i = 0; i < sizeof run_files / sizeof run_files[0]; i++) {
 		free(run_files[i]);
@@ -132,26 +100,10 @@ cleanup_at_exit(void)
 static void
 on_fatal_signal(int sig)
 {
-	if (submit_pid > 0)
-		kill(submit_pid, SIGKILL);
-	if (server_pid > 0)
-		kill(server_pid, SIGKILL);
+	bench_kill_children();
 	remove_run_files();
 	signal(sig, SIG_DFL);
 	raise(sig);
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("bench_api: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
 }
 
 /* Names this run's files (DIR/bench-api-N.{db,db-wal,db-shm,json,log}) and removes any left
@@ -187,122 +139,6 @@ write_spec(const char *path, long n)
 	    n == 1000000 ? ",\n  \"d\": {\"distribution\": \"int_uniform\", \"min\": 1, \"max\": 10}"
 	    : "");
 	fclose(f);
-}
-
-/* Runs `spotsweep --db DB submit SPEC` to completion; returns its wall time. */
-static double
-run_submit(const char *spotsweep, const char *db, const char *spec)
-{
-	double t0 = now_mono();
-	int status;
-
-	submit_pid = fork();
-	if (submit_pid < 0)
-		die("fork: %s", strerror(errno));
-	if (submit_pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
-		execl(spotsweep, spotsweep, "--db", db, "submit", spec, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(submit_pid, &status, 0) != submit_pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		submit_pid = -1;
-		die("%s submit %s failed", spotsweep, spec);
-	}
-	submit_pid = -1;
-	return now_mono() - t0;
-}
-
-/* Starts serve on a free loopback port with its stderr in logpath; returns the port. */
-static int
-start_server(const char *spotsweep, const char *db, const char *logpath)
-{
-	int pfd[2], port = 0;
-	struct buf line = { 0 };
-	double limit = now_mono() + 10;
-	char *colon;
-
-	if (pipe(pfd) != 0)
-		die("pipe: %s", strerror(errno));
-	server_pid = fork();
-	if (server_pid < 0)
-		die("fork: %s", strerror(errno));
-	if (server_pid == 0) {
-		int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		dup2(pfd[1], STDOUT_FILENO);
-		if (log >= 0)
-			dup2(log, STDERR_FILENO);
-		close(pfd[0]);
-		close(pfd[1]);
-		execl(spotsweep, spotsweep, "--db", db, "serve", "--listen", "127.0.0.1:0",
-		    (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	/* Reads until the "listening on HOST:PORT" line. */
-	for (;;) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		char c;
-		ssize_t r;
-
-		if (poll(&p, 1, 200) == 0) {
-			if (now_mono() > limit)
-				die("serve did not print its address (see %s)", logpath);
-			continue;
-		}
-		r = read(pfd[0], &c, 1);
-		if (r <= 0)
-			die("serve exited before listening (see %s)", logpath);
-		if (c != '\n') {
-			buf_addc(&line, c);
-			continue;
-		}
-		buf_addc(&line, '\0');
-		if (strncmp(line.data, "listening on ", 13) == 0 &&
-		    (colon = strrchr(line.data, ':')) != NULL) {
-			long v;
-
-			if (!safe_strtol(colon + 1, &v) || v <= 0 || v > 65535)
-				die("bad address line: %s", line.data);
-			port = (int)v;
-			break;
-		}
-		buf_reset(&line);
-	}
-	/* serve prints nothing more on stdout; closing our end is harmless. */
-	close(pfd[0]);
-	buf_free(&line);
-	return port;
-}
-
-/* Reads one numeric "Key:   N kB" line of /proc/PID/status. */
-static long
-proc_status_kb(pid_t pid, const char *key)
-{
-	char path[64], line[256];
-	size_t klen = strlen(key);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL) {
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			char *p = line + klen + 1, *end;
-
-			v = strtol(p, &end, 10);
-			if (end == p)
-				v = -1;
-			break;
-		}
-	}
-	fclose(f);
-	return v;
 }
 
 /* User + system CPU seconds a process has used, from /proc/PID/stat. */
@@ -345,11 +181,8 @@ stop_server(const char *logpath, struct run_result *r)
 {
 	FILE *f;
 	char line[512];
-	int status;
 
-	kill(server_pid, SIGTERM);
-	waitpid(server_pid, &status, 0);
-	server_pid = -1;
+	bench_stop_server();
 	r->requests = r->commits = r->flushes = 0;
 	r->flush_us = 0;
 	if ((f = fopen(logpath, "r")) == NULL)
@@ -365,33 +198,10 @@ stop_server(const char *logpath, struct run_result *r)
 }
 
 static void
-conn_send(struct load *ld, struct conn *c, const char *method_path, const char *body)
+conn_send(struct conn *c, const char *path, const char *body)
 {
-	int n = snprintf(c->out, sizeof c->out, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", method_path,
-	    strlen(body), body);
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-	ssize_t w;
-
-	if (n < 0 || (size_t)n >= sizeof c->out)
-		die("request too long");
-	c->outlen = (size_t)n;
-	c->outoff = 0;
-	while (c->outoff < c->outlen) {
-		w = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			/* Rare for a request this small: finish it when the socket drains. */
-			ev.events = EPOLLIN | EPOLLOUT;
-			break;
-		}
-		if (w < 0)
-			die("write: %s", strerror(errno));
-		c->outoff += (size_t)w;
-	}
-	if (epoll_ctl(ld->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
-		die("epoll_ctl: %s", strerror(errno));
+	if (!bench_http_send(&c->http, "POST", path, body))
+		die("write: %s", strerror(errno));
 }
 
 static void
@@ -408,11 +218,11 @@ send_lease(struct load *ld, struct conn *c)
 	c->phase = PH_LEASE;
 	c->pair_start = now_mono();
 	snprintf(body, sizeof body, "{\"worker_id\": %lld}", (long long)c->worker_id);
-	conn_send(ld, c, "/v1/lease", body);
+	conn_send(c, "/v1/lease", body);
 }
 
 static void
-send_finish(struct load *ld, struct conn *c)
+send_finish(struct conn *c)
 {
 	char path[96], body[640], secret[160] = "";
 
@@ -425,7 +235,7 @@ send_finish(struct load *ld, struct conn *c)
 	    "\"runtime_s\": 0.001, \"metrics\": [{\"name\": \"val_loss\", \"step\": 1, "
 	    "\"value\": %.6f, \"at\": %.3f}], \"log_tail\": \"\"}", (long long)c->attempt,
 	    (long long)c->worker_id, secret, (double)(c->trial_id % 1000) / 1000.0, now_wall());
-	conn_send(ld, c, path, body);
+	conn_send(c, path, body);
 }
 
 static int64_t
@@ -473,7 +283,7 @@ handle_response(struct load *ld, struct conn *c, int status, const char *body, s
 		    json_string_value(json_object_get(doc, "lease_secret")) : "");
 		if (strspn(c->secret, "0123456789abcdefABCDEF-_") != strlen(c->secret))
 			die("a lease secret that needs JSON escaping: %s", c->secret);
-		send_finish(ld, c);
+		send_finish(c);
 		break;
 	case PH_FINISH:
 		if (status != 200 || json_object_get(doc, "state") == NULL ||
@@ -493,77 +303,27 @@ handle_response(struct load *ld, struct conn *c, int status, const char *body, s
 	json_decref(doc);
 }
 
-/* Parses as many complete responses as c->in holds; false if none is complete yet. */
-static bool
-parse_response(struct load *ld, struct conn *c)
-{
-	char *data = c->in.data, *hend, *p;
-	size_t hlen, clen = 0, total;
-	long status;
-
-	if (c->in.len < 4 || (hend = memmem(data, c->in.len, "\r\n\r\n", 4)) == NULL)
-		return false;
-	hlen = (size_t)(hend - data) + 4;
-	if (strncmp(data, "HTTP/1.1 ", 9) != 0)
-		die("not an HTTP/1.1 response: %.40s", data);
-	status = strtol(data + 9, NULL, 10);
-	for (p = memchr(data, '\n', hlen); p != NULL && p < hend;
-	    p = memchr(p + 1, '\n', (size_t)(hend - p))) {
-		if (strncasecmp(p + 1, "Content-Length:", 15) == 0)
-			clen = strtoul(p + 16, NULL, 10);
-		else if (strncasecmp(p + 1, "Transfer-Encoding:", 18) == 0)
-			die("chunked responses are not expected");
-		else if (strncasecmp(p + 1, "Connection: close", 17) == 0)
-			die("the server closed a keep-alive connection");
-	}
-	total = hlen + clen;
-	if (c->in.len < total)
-		return false;
-	handle_response(ld, c, (int)status, data + hlen, clen);
-	memmove(c->in.data, c->in.data + total, c->in.len - total);
-	c->in.len -= total;
-	return true;
-}
-
 static void
 conn_readable(struct load *ld, struct conn *c)
 {
-	for (;;) {
-		ssize_t r;
+	struct bench_response resp;
 
-		buf_reserve(&c->in, 4096);
-		r = read(c->fd, c->in.data + c->in.len, 4096);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN)
-			break;
-		if (r <= 0)
-			die("connection %d closed by the server (%s)", c->index,
-			    r == 0 ? "EOF" : strerror(errno));
-		c->in.len += (size_t)r;
-		if ((size_t)r < 4096)
-			break;
+	if (bench_http_read(&c->http) != 0)
+		die("connection %d closed by the server (%s)", c->index,
+		    errno == 0 ? "EOF" : strerror(errno));
+	while (bench_http_parse(&c->http, &resp)) {
+		if (resp.closing)
+			die("the server closed a keep-alive connection");
+		handle_response(ld, c, resp.status, resp.body, resp.len);
+		bench_http_consume(&c->http, &resp);
 	}
-	while (parse_response(ld, c))
-		;
 }
 
 static void
-conn_writable(struct load *ld, struct conn *c)
+conn_writable(struct conn *c)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-	ssize_t w;
-
-	while (c->outoff < c->outlen) {
-		w = write(c->fd, c->out + c->outoff, c->outlen - c->outoff);
-		if (w < 0 && errno == EAGAIN)
-			return;
-		if (w < 0 && errno != EINTR)
-			die("write: %s", strerror(errno));
-		if (w > 0)
-			c->outoff += (size_t)w;
-	}
-	epoll_ctl(ld->ep, EPOLL_CTL_MOD, c->fd, &ev);
+	if (!bench_http_flush(&c->http))
+		die("write: %s", strerror(errno));
 }
 
 /* Runs the event loop until no connection is waiting for a response. */
@@ -583,7 +343,7 @@ loop(struct load *ld, bool (*busy)(struct load *))
 			struct conn *c = evs[i].data.ptr;
 
 			if (evs[i].events & EPOLLOUT)
-				conn_writable(ld, c);
+				conn_writable(c);
 			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 				conn_readable(ld, c);
 		}
@@ -608,22 +368,13 @@ leasing(struct load *ld)
 	return ld->active > 0;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Connects NCONNS keep-alive clients, registers each, and runs want pairs. */
 static void
 run_load(int port, long want, struct run_result *r)
 {
 	struct load ld;
-	struct sockaddr_in sa;
 	double t0, cpu0, self0;
-	int i, one = 1;
+	int i;
 
 	memset(&ld, 0, sizeof ld);
 	ld.port = port;
@@ -631,31 +382,20 @@ run_load(int port, long want, struct run_result *r)
 	ld.lat = xcalloc((size_t)want + 1, sizeof *ld.lat);
 	if ((ld.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		die("epoll_create1: %s", strerror(errno));
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (i = 0; i < NCONNS; i++) {
 		struct conn *c = &ld.conns[i];
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 		char body[128];
 
 		c->index = i;
-		c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-			die("cannot connect to 127.0.0.1:%d: %s", port, strerror(errno));
-		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-		if (epoll_ctl(ld.ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
-			die("epoll_ctl: %s", strerror(errno));
+		bench_http_open(&c->http, ld.ep, port, c);
 		c->phase = PH_REGISTER;
 		snprintf(body, sizeof body, "{\"name\": \"bench-%d\", \"slots\": 1, "
 		    "\"hostname\": \"127.0.0.1\"}", i);
-		conn_send(&ld, c, "/v1/workers", body);
+		conn_send(c, "/v1/workers", body);
 	}
 	loop(&ld, registering);
 	t0 = now_mono();
-	cpu0 = proc_cpu_s(server_pid);
+	cpu0 = proc_cpu_s(bench_server_pid);
 	self0 = self_cpu_s();
 	ld.deadline = t0 + RUN_LIMIT_S;
 	ld.active = NCONNS;
@@ -663,7 +403,7 @@ run_load(int port, long want, struct run_result *r)
 		send_lease(&ld, &ld.conns[i]);
 	loop(&ld, leasing);
 	r->secs = now_mono() - t0;
-	r->server_cpu_s = proc_cpu_s(server_pid) - cpu0;
+	r->server_cpu_s = proc_cpu_s(bench_server_pid) - cpu0;
 	r->client_cpu_s = self_cpu_s() - self0;
 	r->pairs = ld.pairs;
 	r->errors = ld.errors;
@@ -675,10 +415,8 @@ run_load(int port, long want, struct run_result *r)
 		r->p99_ms = ld.lat[(size_t)((double)ld.pairs * 0.99)] * 1e3;
 		r->max_ms = ld.lat[ld.pairs - 1] * 1e3;
 	}
-	for (i = 0; i < NCONNS; i++) {
-		close(ld.conns[i].fd);
-		buf_free(&ld.conns[i].in);
-	}
+	for (i = 0; i < NCONNS; i++)
+		bench_http_close(&ld.conns[i].http);
 	close(ld.ep);
 	free(ld.lat);
 }
@@ -697,10 +435,10 @@ one_backlog(const char *dir, const char *spotsweep, long trials, long pairs,
 	spec = run_files[3];
 	log = run_files[4];
 	write_spec(spec, trials);
-	r->submit_s = run_submit(spotsweep, db, spec);
-	port = start_server(spotsweep, db, log);
+	r->submit_s = bench_run_submit(spotsweep, db, spec);
+	port = bench_start_server(spotsweep, db, NULL, log);
 	run_load(port, pairs, r);
-	r->hwm_kb = proc_status_kb(server_pid, "VmHWM");
+	r->hwm_kb = proc_status_kb(bench_server_pid, "VmHWM");
 	stop_server(log, r);
 	remove_run_files();
 }

@@ -15,27 +15,9 @@
  * Usage: bench_soak [DIR] (DIR for the database and log; default /tmp); BIN names the
  * directory of the binaries (default ./bin). A single-threaded epoll client over raw
  * non-blocking sockets, so that it takes little CPU from the scheduler. */
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-
 #include <jansson.h>
 
-#include "spotsweep/util.h"
-#include "spotsweep/xmalloc.h"
+#include "bench-http.h"
 
 #define HTTP_TIMEOUT_S	5
 /* The RSS "start" sample comes after a sixth of the run, at least 10 s: by then SQLite's
@@ -50,7 +32,7 @@ enum step {
 };
 
 struct conn {
-	int		 fd;
+	struct bench_http http;	/* the slow clients use only its fd */
 	int		 index;
 	bool		 slow;
 	enum step	 step;
@@ -60,9 +42,6 @@ struct conn {
 	char		 secret[64];
 	long		 cycle;
 	double		 sent_at;
-	struct buf	 out;
-	size_t		 outoff;
-	struct buf	 in;
 	/* slowloris */
 	size_t		 slow_off;
 	double		 slow_first;	/* when its first byte went */
@@ -87,44 +66,10 @@ struct soak {
 	long		 slow_opened;
 };
 
-static pid_t server_pid = -1;
-static pid_t child_pid = -1;
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("bench_soak: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-static void
-stop_children(void)
-{
-	if (child_pid > 0) {
-		kill(child_pid, SIGKILL);
-		waitpid(child_pid, NULL, 0);
-		child_pid = -1;
-	}
-	if (server_pid > 0) {
-		kill(server_pid, SIGKILL);
-		waitpid(server_pid, NULL, 0);
-		server_pid = -1;
-	}
-}
-
 static void
 on_fatal_signal(int sig)
 {
-	if (child_pid > 0)
-		kill(child_pid, SIGKILL);
-	if (server_pid > 0)
-		kill(server_pid, SIGKILL);
+	bench_kill_children();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -152,178 +97,22 @@ write_file(const char *path, const char *text)
 }
 
 static void
-run_submit(const char *spotsweep, const char *db, const char *spec)
+send_request(struct conn *c, const char *method, const char *path, const char *body)
 {
-	int status;
-
-	child_pid = fork();
-	if (child_pid < 0)
-		die("fork: %s", strerror(errno));
-	if (child_pid == 0) {
-		int null = open("/dev/null", O_WRONLY);
-
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
-		execl(spotsweep, spotsweep, "--db", db, "submit", spec, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(child_pid, &status, 0) != child_pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		child_pid = -1;
-		die("%s submit %s failed", spotsweep, spec);
-	}
-	child_pid = -1;
-}
-
-/* Starts serve with the config, stderr to logpath; returns its port. */
-static int
-start_server(const char *spotsweep, const char *db, const char *config, const char *logpath)
-{
-	int pfd[2];
-	struct buf line = { 0 };
-	double limit = now_mono() + 20;
-	char *colon, c;
-	long v;
-
-	if (pipe(pfd) != 0)
-		die("pipe: %s", strerror(errno));
-	if ((server_pid = fork()) < 0)
-		die("fork: %s", strerror(errno));
-	if (server_pid == 0) {
-		int log = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		dup2(pfd[1], STDOUT_FILENO);
-		if (log >= 0)
-			dup2(log, STDERR_FILENO);
-		close(pfd[0]);
-		close(pfd[1]);
-		execl(spotsweep, spotsweep, "--db", db, "serve", "--listen", "127.0.0.1:0",
-		    "--config", config, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (;;) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-
-		if (poll(&p, 1, 200) == 0) {
-			if (now_mono() > limit)
-				die("serve did not print its address (see %s)", logpath);
-			continue;
-		}
-		if (read(pfd[0], &c, 1) <= 0)
-			die("serve exited before listening (see %s)", logpath);
-		if (c != '\n') {
-			buf_addc(&line, c);
-			continue;
-		}
-		buf_addc(&line, '\0');
-		if (strncmp(line.data, "listening on ", 13) == 0 &&
-		    (colon = strrchr(line.data, ':')) != NULL && safe_strtol(colon + 1, &v) &&
-		    v > 0 && v <= 65535)
-			break;
-		buf_reset(&line);
-	}
-	close(pfd[0]);
-	buf_free(&line);
-	return (int)v;
-}
-
-static long
-proc_status_kb(pid_t pid, const char *key)
-{
-	char path[64], line[256];
-	size_t klen = strlen(key);
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL) {
-		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-			char *end;
-
-			v = strtol(line + klen + 1, &end, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return v;
-}
-
-static int
-connect_loopback(int port)
-{
-	struct sockaddr_in sa;
-	int fd, one = 1;
-
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
-		die("socket: %s", strerror(errno));
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
-		die("connect: %s", strerror(errno));
-	return fd;
-}
-
-static void
-watch(struct soak *s, struct conn *c, uint32_t events, int op)
-{
-	struct epoll_event ev = { .events = events, .data.ptr = c };
-
-	if (epoll_ctl(s->ep, op, c->fd, &ev) != 0)
-		die("epoll_ctl: %s", strerror(errno));
-}
-
-/* Writes what is queued; EPOLLOUT is watched while some is left. */
-static bool
-flush_out(struct soak *s, struct conn *c)
-{
-	ssize_t w;
-
-	while (c->outoff < c->out.len) {
-		w = write(c->fd, c->out.data + c->outoff, c->out.len - c->outoff);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			watch(s, c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
-			return true;
-		}
-		if (w < 0)
-			return false;
-		c->outoff += (size_t)w;
-	}
-	watch(s, c, EPOLLIN, EPOLL_CTL_MOD);
-	return true;
-}
-
-static void
-send_request(struct soak *s, struct conn *c, const char *method, const char *path,
-    const char *body)
-{
-	buf_reset(&c->out);
-	c->outoff = 0;
-	if (body != NULL)
-		buf_printf(&c->out, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-		    "application/json\r\nContent-Length: %zu\r\n\r\n%s", method, path, strlen(body),
-		    body);
-	else
-		buf_printf(&c->out, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, path);
 	c->sent_at = now_mono();
-	if (!flush_out(s, c))
+	if (!bench_http_send(&c->http, method, path, body))
 		die("connection %d: write: %s", c->index, strerror(errno));
 }
 
 static void
-error_seen(struct soak *s, struct conn *c, const char *what, int status, const char *body)
+error_seen(struct soak *s, struct conn *c, const char *what, int status, const char *body,
+    size_t len)
 {
 	s->errors++;
 	if (s->errors <= 5)
-		fprintf(stderr, "bench_soak: connection %d step %d: %s (HTTP %d: %.200s)\n",
-		    c->index, (int)c->step, what, status, body != NULL ? body : "");
+		fprintf(stderr, "bench_soak: connection %d step %d: %s (HTTP %d: %.*s)\n",
+		    c->index, (int)c->step, what, status, (int)(len < 200 ? len : 200),
+		    body != NULL ? body : "");
 }
 
 /* The identity fields of a report. */
@@ -348,11 +137,11 @@ next_request(struct soak *s, struct conn *c)
 	switch (c->step) {
 	case ST_REGISTER:
 		buf_printf(&body, "{\"name\": \"soak-%d\", \"slots\": 1}", c->index);
-		send_request(s, c, "POST", "/v1/workers", body.data);
+		send_request(c, "POST", "/v1/workers", body.data);
 		break;
 	case ST_LEASE:
 		buf_printf(&body, "{\"worker_id\": %lld}", (long long)c->worker_id);
-		send_request(s, c, "POST", "/v1/lease", body.data);
+		send_request(c, "POST", "/v1/lease", body.data);
 		break;
 	case ST_HEARTBEAT1:
 	case ST_HEARTBEAT2:
@@ -363,7 +152,7 @@ next_request(struct soak *s, struct conn *c)
 		    c->step == ST_HEARTBEAT1 ? 1 : 2, 1.0 / (double)(c->cycle + 2),
 		    c->step == ST_HEARTBEAT1 ? 1 : 2);
 		snprintf(path, sizeof path, "/v1/trials/%lld/heartbeat", (long long)c->trial_id);
-		send_request(s, c, "POST", path, body.data);
+		send_request(c, "POST", path, body.data);
 		break;
 	case ST_CHECKPOINT:
 		buf_addc(&body, '{');
@@ -371,7 +160,7 @@ next_request(struct soak *s, struct conn *c)
 		buf_printf(&body, ", \"path\": \"/soak/ckpt/trial-%lld/step-1.pt\", \"step\": 1}",
 		    (long long)c->trial_id);
 		snprintf(path, sizeof path, "/v1/trials/%lld/checkpoint", (long long)c->trial_id);
-		send_request(s, c, "POST", path, body.data);
+		send_request(c, "POST", path, body.data);
 		break;
 	case ST_FINISH:
 		buf_addc(&body, '{');
@@ -380,7 +169,7 @@ next_request(struct soak *s, struct conn *c)
 		    "[{\"name\": \"val_loss\", \"step\": 3, \"value\": %.4f}], \"log_tail\": "
 		    "\"done\"}", 1.0 / (double)(c->cycle + 3));
 		snprintf(path, sizeof path, "/v1/trials/%lld/finish", (long long)c->trial_id);
-		send_request(s, c, "POST", path, body.data);
+		send_request(c, "POST", path, body.data);
 		break;
 	case ST_READ1:
 	case ST_READ2:
@@ -393,7 +182,7 @@ next_request(struct soak *s, struct conn *c)
 		else
 			snprintf(path, sizeof path, "%s", read_kind == 2 ? "/v1/workers" :
 			    "/healthz");
-		send_request(s, c, "GET", path, NULL);
+		send_request(c, "GET", path, NULL);
 		break;
 	case ST_DONE:
 		break;
@@ -423,7 +212,7 @@ on_response(struct soak *s, struct conn *c, int status, const char *body, size_t
 	switch (c->step) {
 	case ST_REGISTER:
 		if (status != 200 || !json_is_integer(v = json_object_get(o, "worker_id")))
-			error_seen(s, c, "register", status, body);
+			error_seen(s, c, "register", status, body, len);
 		else {
 			c->worker_id = json_integer_value(v);
 			c->step = ST_LEASE;
@@ -437,7 +226,7 @@ on_response(struct soak *s, struct conn *c, int status, const char *body, size_t
 		}
 		if (status != 200 || !json_is_integer(json_object_get(o, "trial_id")) ||
 		    !json_is_string(json_object_get(o, "lease_secret"))) {
-			error_seen(s, c, "lease", status, body);
+			error_seen(s, c, "lease", status, body, len);
 			break;
 		}
 		c->trial_id = json_integer_value(json_object_get(o, "trial_id"));
@@ -448,20 +237,20 @@ on_response(struct soak *s, struct conn *c, int status, const char *body, size_t
 		break;
 	case ST_FINISH:
 		if (status != 200)
-			error_seen(s, c, "finish", status, body);
+			error_seen(s, c, "finish", status, body, len);
 		else
 			s->finished++;
 		c->step = ST_READ2;
 		break;
 	case ST_READ2:
 		if (status != 200)
-			error_seen(s, c, "read", status, body);
+			error_seen(s, c, "read", status, body, len);
 		c->cycle++;
 		c->step = ST_LEASE;
 		break;
 	default:
 		if (status != 200)
-			error_seen(s, c, "report or read", status, body);
+			error_seen(s, c, "report or read", status, body, len);
 		c->step++;
 		break;
 	}
@@ -469,43 +258,15 @@ on_response(struct soak *s, struct conn *c, int status, const char *body, size_t
 	next_request(s, c);
 }
 
-/* Parses complete responses out of c->in. */
-static void
-parse_responses(struct soak *s, struct conn *c)
-{
-	char *end, *p;
-	size_t head, total, clen;
-	int status;
-
-	while (c->in.len > 0) {
-		buf_addc(&c->in, '\0');
-		c->in.len--;
-		if ((end = strstr(c->in.data, "\r\n\r\n")) == NULL)
-			return;
-		head = (size_t)(end - c->in.data) + 4;
-		if (sscanf(c->in.data, "HTTP/1.1 %d", &status) != 1)
-			die("connection %d: bad status line", c->index);
-		clen = 0;
-		if ((p = strcasestr(c->in.data, "\r\nContent-Length:")) != NULL && p < end)
-			clen = strtoul(p + 17, NULL, 10);
-		total = head + clen;
-		if (c->in.len < total)
-			return;
-		on_response(s, c, status, c->in.data + head, clen);
-		memmove(c->in.data, c->in.data + total, c->in.len - total);
-		c->in.len -= total;
-	}
-}
-
 static void
 slow_open(struct soak *s, struct conn *c)
 {
-	c->fd = connect_loopback(s->port);
+	c->http.fd = bench_connect_loopback(s->port);
 	c->slow_off = 0;
 	c->slow_first = 0;
 	c->slow_next = now_mono();
 	s->slow_opened++;
-	watch(s, c, EPOLLIN | EPOLLRDHUP, EPOLL_CTL_ADD);
+	bench_watch(s->ep, EPOLL_CTL_ADD, c->http.fd, EPOLLIN | EPOLLRDHUP, c);
 }
 
 /* One more byte of a request that never ends. */
@@ -520,7 +281,7 @@ slow_tick(struct soak *s, struct conn *c, double now)
 	(void)s;
 	if (now < c->slow_next || c->slow_off >= sizeof req - 1)
 		return;
-	w = write(c->fd, req + c->slow_off, 1);
+	w = write(c->http.fd, req + c->slow_off, 1);
 	if (w == 1) {
 		if (c->slow_off == 0)
 			c->slow_first = now;
@@ -534,67 +295,49 @@ slow_closed(struct soak *s, struct conn *c, double now)
 {
 	double held = c->slow_first > 0 ? now - c->slow_first : 0;
 
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	bench_http_close(&c->http);
 	s->slow_cut++;
 	s->slow_cut_sum += held;
 	if (held > s->slow_cut_max)
 		s->slow_cut_max = held;
 	if (now < s->deadline)
 		slow_open(s, c);
-	else
-		c->fd = -1;
 }
 
 static void
 on_event(struct soak *s, struct conn *c, uint32_t events)
 {
-	char chunk[16384];
-	ssize_t r;
+	struct bench_response resp;
 
 	if (c->slow) {
+		char chunk[1024];
+		ssize_t r;
+
 		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-			r = read(c->fd, chunk, sizeof chunk);
+			r = read(c->http.fd, chunk, sizeof chunk);
 			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
 				slow_closed(s, c, now_mono());
 		}
 		return;
 	}
-	if ((events & EPOLLOUT) && !flush_out(s, c))
+	if ((events & EPOLLOUT) && !bench_http_flush(&c->http))
 		die("connection %d: write: %s", c->index, strerror(errno));
 	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
-	for (;;) {
-		r = read(c->fd, chunk, sizeof chunk);
-		if (r > 0) {
-			buf_add(&c->in, chunk, (size_t)r);
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
+	if (bench_http_read(&c->http) != 0) {
 		/* A well-behaved connection must never be dropped. */
-		error_seen(s, c, r == 0 ? "connection closed by the scheduler" :
-		    "connection error", 0, NULL);
-		epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
-		close(c->fd);
-		c->fd = connect_loopback(s->port);
-		buf_reset(&c->in);
-		watch(s, c, EPOLLIN, EPOLL_CTL_ADD);
+		error_seen(s, c, errno == 0 ? "connection closed by the scheduler" :
+		    "connection error", 0, NULL, 0);
+		bench_http_close(&c->http);
+		bench_http_open(&c->http, s->ep, s->port, c);
 		c->step = ST_LEASE;
 		next_request(s, c);
 		return;
 	}
-	parse_responses(s, c);
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
+	while (bench_http_parse(&c->http, &resp)) {
+		on_response(s, c, resp.status, resp.body, resp.len);
+		bench_http_consume(&c->http, &resp);
+	}
 }
 
 static double
@@ -625,7 +368,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_fatal_signal);
 	signal(SIGTERM, on_fatal_signal);
-	atexit(stop_children);
+	atexit(bench_stop_children);
 	memset(&s, 0, sizeof s);
 	s.nconns = (int)env_long("SOAK_CONNS", 64, 1, 900);
 	s.nslow = (int)env_long("SOAK_SLOW", 16, 0, 900);
@@ -646,10 +389,10 @@ main(int argc, char **argv)
 		    "\"max_connections\": %d}\n", HTTP_TIMEOUT_S, s.nconns + s.nslow + 64);
 		write_file(config, text);
 	}
-	run_submit(spotsweep, db, spec);
+	bench_run_submit(spotsweep, db, spec);
 	s.sweep_id = 1;
-	s.port = start_server(spotsweep, db, config, log);
-	rss_launch = proc_status_kb(server_pid, "VmRSS");
+	s.port = bench_start_server(spotsweep, db, config, log);
+	rss_launch = proc_status_kb(bench_server_pid, "VmRSS");
 	if ((s.ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		die("epoll_create1: %s", strerror(errno));
 	s.conns = xcalloc((size_t)(s.nconns + s.nslow), sizeof *s.conns);
@@ -667,8 +410,7 @@ main(int argc, char **argv)
 			slow_open(&s, c);
 			continue;
 		}
-		c->fd = connect_loopback(s.port);
-		watch(&s, c, EPOLLIN, EPOLL_CTL_ADD);
+		bench_http_open(&c->http, s.ep, s.port, c);
 		c->step = ST_REGISTER;
 		next_request(&s, c);
 	}
@@ -679,14 +421,14 @@ main(int argc, char **argv)
 	for (;;) {
 		now = now_mono();
 		if (rss_start < 0 && now >= warm_at)
-			rss_start = proc_status_kb(server_pid, "VmRSS");
+			rss_start = proc_status_kb(bench_server_pid, "VmRSS");
 		if (now >= next_sample) {
-			buf_printf(&samples, " %ld", proc_status_kb(server_pid, "VmRSS"));
+			buf_printf(&samples, " %ld", proc_status_kb(bench_server_pid, "VmRSS"));
 			next_sample += 10;
 		}
 		if (now >= next_slow) {
 			for (i = s.nconns; i < s.nconns + s.nslow; i++) {
-				if (s.conns[i].fd >= 0)
+				if (s.conns[i].http.fd >= 0)
 					slow_tick(&s, &s.conns[i], now);
 			}
 			next_slow = now + 0.25;
@@ -704,14 +446,10 @@ main(int argc, char **argv)
 			on_event(&s, evs[i].data.ptr, evs[i].events);
 	}
 	now = now_mono();
-	rss_end = proc_status_kb(server_pid, "VmRSS");
-	for (i = 0; i < s.nconns + s.nslow; i++) {
-		if (s.conns[i].fd >= 0)
-			close(s.conns[i].fd);
-		buf_free(&s.conns[i].in);
-		buf_free(&s.conns[i].out);
-	}
-	hwm = proc_status_kb(server_pid, "VmHWM");
+	rss_end = proc_status_kb(bench_server_pid, "VmRSS");
+	for (i = 0; i < s.nconns + s.nslow; i++)
+		bench_http_close(&s.conns[i].http);
+	hwm = proc_status_kb(bench_server_pid, "VmHWM");
 	qsort(s.lat, s.nlat, sizeof *s.lat, cmp_double);
 	printf("requests:     %ld in %.1f s = %.0f requests/s (%ld trials finished, %ld leases "
 	    "found no work)\n", s.requests, now - start, (double)s.requests / (now - start),
@@ -740,9 +478,7 @@ main(int argc, char **argv)
 		printf("FAIL: slow clients were not cut within %d s\n", HTTP_TIMEOUT_S + 2);
 		ok = false;
 	}
-	kill(server_pid, SIGTERM);
-	waitpid(server_pid, NULL, 0);
-	server_pid = -1;
+	bench_stop_server();
 	if (ok) {
 		char *wal = xasprintf("%s-wal", db), *shm = xasprintf("%s-shm", db);
 
