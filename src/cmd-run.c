@@ -18,6 +18,7 @@
 #include <event2/event.h>
 
 #include "spotsweep/cmd.h"
+#include "spotsweep/cpu-place.h"
 #include "spotsweep/config.h"
 #include "spotsweep/cost.h"
 #include "spotsweep/csv.h"
@@ -114,6 +115,7 @@ spawn_agent(struct run_state *rs, int index)
 	if (pid == 0) {
 		/* The agent's own log goes to a file so that the progress line stays readable;
 		 * its own process group keeps a terminal's Ctrl-C from reaching it twice. */
+		cpu_place_restore_child();
 		setpgid(0, 0);
 		fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (fd >= 0) {

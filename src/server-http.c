@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "spotsweep/agent-output.h"
+#include "spotsweep/cpu-place.h"
 #include "spotsweep/log.h"
 #include "spotsweep/server-dash.h"
 #include "spotsweep/server-impl.h"
@@ -790,6 +791,13 @@ bound:
 	if (store_flush_create(st, base, on_flushed, srv, &srv->flush, cause) < 0) {
 		server_free(srv);
 		return -1;
+	}
+	if (srv->flush != NULL && listen != NULL) {
+		char placed[256];
+
+		cpu_place_scheduler(sqlite3_db_filename(store_db(st), "main"),
+		    store_flush_thread(srv->flush), placed, sizeof placed);
+		log_info("%s", placed);
 	}
 	/* The commit runs after every request callback of the iteration: a lower priority
 	 * than the I/O events that carry the requests. */

@@ -43,6 +43,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
+#include "spotsweep/cpu-place.h"
 #include "spotsweep/log.h"
 #include "spotsweep/rules.h"
 #include "spotsweep/server-pools.h"
@@ -413,6 +414,7 @@ child_spawn(struct server_pools *sp, struct pool_child *c, const char *cmd, cons
 	if (pid == 0) {
 		sigset_t none;
 
+		cpu_place_restore_child();
 		setpgid(0, 0);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);

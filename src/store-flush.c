@@ -199,6 +199,12 @@ store_flush_request(struct store_flush *f)
 	return gen;
 }
 
+pthread_t
+store_flush_thread(const struct store_flush *f)
+{
+	return f->thread;
+}
+
 bool
 store_flush_pending(const struct store_flush *f)
 {

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #include <event2/event.h>
 
@@ -32,6 +33,8 @@ bool store_flush_pending(const struct store_flush *f);
 uint64_t store_flush_next_gen(const struct store_flush *f);
 /* How many flushes were made and the seconds they took, for the scheduler's figures. */
 void store_flush_stats(struct store_flush *f, uint64_t *flushes, double *seconds);
+/* The flush thread, to place it on a CPU (cpu-place.h). */
+pthread_t store_flush_thread(const struct store_flush *f);
 /* Blocks until every requested generation is flushed, then reports it through done. */
 void store_flush_wait(struct store_flush *f);
 /* Waits as store_flush_wait, stops the thread, switches the store back to synchronous=FULL. */
