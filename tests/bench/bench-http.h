@@ -284,10 +284,10 @@ bench_http_close(struct bench_http *h)
 	buf_free(&h->in);
 }
 
-/* Writes what is left of the request. Until it has all gone EPOLLOUT stays watched (set by
- * bench_http_send), so that the loop calls this again; false on a write error (errno). */
-static bool
-bench_http_flush(struct bench_http *h)
+/* Writes what it can of the request: 1 once all of it is out, 0 when the socket is full,
+ * -1 on a write error (errno). */
+static int
+bench_http_write_some(struct bench_http *h)
 {
 	ssize_t w;
 
@@ -296,13 +296,24 @@ bench_http_flush(struct bench_http *h)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno == EAGAIN)
-			return true;
+			return 0;
 		if (w < 0)
-			return false;
+			return -1;
 		h->outoff += (size_t)w;
 	}
-	bench_watch(h->ep, EPOLL_CTL_MOD, h->fd, EPOLLIN, h->owner);
-	return true;
+	return 1;
+}
+
+/* Writes what is left of the request. Until it has all gone EPOLLOUT stays watched (set by
+ * bench_http_send), so that the loop calls this again; false on a write error (errno). */
+static bool
+bench_http_flush(struct bench_http *h)
+{
+	int rc = bench_http_write_some(h);
+
+	if (rc == 1)
+		bench_watch(h->ep, EPOLL_CTL_MOD, h->fd, EPOLLIN, h->owner);
+	return rc >= 0;
 }
 
 /* Sends METHOD PATH with a JSON body (none if NULL), or as much as the socket takes now, the
@@ -310,9 +321,7 @@ bench_http_flush(struct bench_http *h)
 static bool
 bench_http_send(struct bench_http *h, const char *method, const char *path, const char *body)
 {
-	uint32_t events = EPOLLIN;
-	ssize_t w;
-	int n;
+	int n, rc;
 
 	if (body != NULL)
 		n = snprintf(h->out, sizeof h->out, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -325,20 +334,10 @@ bench_http_send(struct bench_http *h, const char *method, const char *path, cons
 		die("request too long: %s %s", method, path);
 	h->outlen = (size_t)n;
 	h->outoff = 0;
-	while (h->outoff < h->outlen) {
-		w = write(h->fd, h->out + h->outoff, h->outlen - h->outoff);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			/* Rare for a request this small: finish it when the socket drains. */
-			events = EPOLLIN | EPOLLOUT;
-			break;
-		}
-		if (w < 0)
-			return false;
-		h->outoff += (size_t)w;
-	}
-	bench_watch(h->ep, EPOLL_CTL_MOD, h->fd, events, h->owner);
+	if ((rc = bench_http_write_some(h)) < 0)
+		return false;
+	/* Rarely full for a request this small: then finish it when the socket drains. */
+	bench_watch(h->ep, EPOLL_CTL_MOD, h->fd, rc == 1 ? EPOLLIN : EPOLLIN | EPOLLOUT, h->owner);
 	return true;
 }
 
