@@ -107,7 +107,7 @@ report(struct store_flush *f)
 		/* Everything requested so far is in doubt. */
 		gen = f->requested;
 	}
-	if (gen > f->reported || (error != 0 && gen == f->reported && gen > 0)) {
+	if (gen > f->reported) {
 		f->reported = gen;
 		f->done(f->arg, gen, error == 0);
 	}
