@@ -1,7 +1,8 @@
 /* Unit tests for the store (store.c, store-sweep.c) on temporary SQLite files: opening
- * settings (WAL, foreign keys), migrations by user_version and their idempotence, a newer
- * schema refused, the statement cache, savepoints inside a caller's transaction, sweep
- * creation with deduplication, summaries, and worker registration. */
+ * settings (WAL, foreign keys), migrations by user_version and their idempotence, the state
+ * CHECKs (and their migration from IN lists), a newer schema refused, the statement cache,
+ * savepoints inside a caller's transaction, sweep creation with deduplication, summaries,
+ * and worker registration. */
 #include <check.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -158,6 +159,80 @@ START_TEST(test_migrations_idempotent)
 		store_close(st);
 	}
 	free(schema1);
+}
+END_TEST
+
+/* Exec without asserting: the SQLite result code. */
+static int
+exec_rc(struct store *st, const char *sql)
+{
+	return sqlite3_exec(store_db(st), sql, NULL, NULL, NULL);
+}
+
+/* The states' CHECKs (written as ORs since schema 3, see store.c) refuse what they did as IN
+ * lists and accept every state; a database of schema 2 is migrated to that form. */
+START_TEST(test_check_constraints)
+{
+	static const struct {
+		const char	*sql;
+		int		 rc;	/* SQLITE_OK or SQLITE_CONSTRAINT */
+	} cases[] = {
+		{ "UPDATE trials SET state = 'bogus'", SQLITE_CONSTRAINT },
+		{ "UPDATE trials SET state = 'Pending'", SQLITE_CONSTRAINT },
+		{ "UPDATE trials SET state = NULL", SQLITE_CONSTRAINT },
+		{ "UPDATE trials SET state = 'running'", SQLITE_OK },
+		{ "UPDATE trials SET state = 'cancelled'", SQLITE_OK },
+		{ "UPDATE sweeps SET state = 'paused'", SQLITE_CONSTRAINT },
+		{ "UPDATE sweeps SET state = 'done'", SQLITE_OK },
+		{ "INSERT INTO attempts (trial_id, attempt, started_at, outcome)"
+		  " VALUES (1, 7, 0, 'exploded')", SQLITE_CONSTRAINT },
+		{ "INSERT INTO attempts (trial_id, attempt, started_at, outcome)"
+		  " VALUES (1, 8, 0, 'preempted')", SQLITE_OK },
+		{ "INSERT INTO attempts (trial_id, attempt, started_at, outcome)"
+		  " VALUES (1, 9, 0, NULL)", SQLITE_OK },
+		{ "INSERT INTO rungs (trial_id, rung, sweep_id, step, value, decision, at)"
+		  " VALUES (1, 0, 1, 1, 0.5, 'maybe', 0)", SQLITE_CONSTRAINT },
+		{ "INSERT INTO rungs (trial_id, rung, sweep_id, step, value, decision, at)"
+		  " VALUES (1, 1, 1, 1, 0.5, 'promote', 0)", SQLITE_OK },
+	};
+	struct store *st;
+	char *integrity;
+	size_t i;
+	int round;
+
+	st = open_ok();
+	submit(st, "{\"name\": \"a\", \"command\": \"true\", \"method\": \"grid\","
+	    " \"parameters\": {\"x\": {\"values\": [1, 2]}}}", 2);
+	/* Round 1 puts the database back to schema 2 as migration 0 wrote it. */
+	for (round = 0; round < 2; round++) {
+		ck_assert_int_eq(count(st, "SELECT count(*) FROM sqlite_schema WHERE sql LIKE"
+		    " '%CHECK (state IN%' OR sql LIKE '%CHECK (outcome IN%'"
+		    " OR sql LIKE '%CHECK (decision IN%'"), 0);
+		for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+			ck_assert_int_eq(exec_rc(st, "BEGIN"), SQLITE_OK);
+			ck_assert_msg((exec_rc(st, cases[i].sql) & 0xff) == cases[i].rc,
+			    "round %d: %s: %s", round, cases[i].sql, sqlite3_errmsg(store_db(st)));
+			ck_assert_int_eq(exec_rc(st, "ROLLBACK"), SQLITE_OK);
+		}
+		if (round == 1)
+			break;
+		ck_assert_int_eq(exec_rc(st, "PRAGMA writable_schema = ON;"
+		    "UPDATE sqlite_schema SET sql = replace(sql, 'state = ''pending'' OR state ="
+		    " ''running'' OR state = ''succeeded'' OR state = ''pruned'' OR state ="
+		    " ''abandoned'' OR state = ''cancelled''', 'state IN    (''pending'', ''running'',"
+		    " ''succeeded'', ''pruned'', ''abandoned'', ''cancelled'')') WHERE name ="
+		    " 'trials';"
+		    "PRAGMA writable_schema = OFF; PRAGMA user_version = 2;"), SQLITE_OK);
+		ck_assert_int_eq(count(st, "SELECT count(*) FROM sqlite_schema WHERE name ="
+		    " 'trials' AND sql LIKE '%CHECK (state IN    (%'"), 1);
+		store_close(st);
+		st = open_ok();		/* migrates from 2 */
+	}
+	ck_assert_int_eq(count(st, "PRAGMA user_version"), store_schema_version());
+	integrity = pragma_text(st, "PRAGMA integrity_check");
+	ck_assert_str_eq(integrity, "ok");
+	free(integrity);
+	store_close(st);
 }
 END_TEST
 
@@ -458,6 +533,7 @@ main(void)
 	const struct check_case tests[] = {
 		{ "open_settings", test_open_settings },
 		{ "migrations", test_migrations_idempotent },
+		{ "check_constraints", test_check_constraints },
 		{ "newer_schema", test_newer_schema_refused },
 		{ "open_errors", test_open_errors },
 		{ "default_path", test_default_path },
