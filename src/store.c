@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "spotsweep/store-vfs.h"
 #include "spotsweep/store.h"
 #include "spotsweep/xmalloc.h"
 
@@ -216,13 +217,14 @@ static const char *const migrations[] = {
 	") WITHOUT ROWID;"
 	"CREATE INDEX rungs_sweep ON rungs(sweep_id, rung, value);"
 	"CREATE INDEX trials_step ON trials(sweep_id, step) WHERE step IS NOT NULL;",
-	/* 2 -> 3: the CHECKs on states and outcomes written as ORs of equalities. SQLite builds
-	 * an IN list of more than two values as a temporary index each time it evaluates it,
-	 * which was ~6% of the scheduler's CPU (every lease and finish checks trials.state).
-	 * The constraints are the same, so the stored table definitions are edited in place,
-	 * the documented way to change a CHECK (https://sqlite.org/lang_altertable.html,
-	 * section 7; migrate() bumps schema_version). A definition that does not read as
-	 * migration 0 wrote it is left as it is: still correct, only slower. */
+	/* 2 -> 3: the CHECKs on states and outcomes written as ORs of equalities, and no
+	 * index on events. SQLite builds an IN list of more than two values as a temporary
+	 * index each time it evaluates it, which was ~6% of the scheduler's CPU (every lease
+	 * and finish checks trials.state). The constraints are the same, so the stored table
+	 * definitions are edited in place, the documented way to change a CHECK
+	 * (https://sqlite.org/lang_altertable.html, section 7; migrate() bumps
+	 * schema_version). A definition that does not read as migration 0 wrote it is left as
+	 * it is: still correct, only slower. */
 	"PRAGMA writable_schema = ON;"
 	"UPDATE sqlite_schema SET sql = replace(sql,"
 	"    'CHECK (state IN    (''pending'', ''running'', ''succeeded'', ''pruned'','"
@@ -244,7 +246,10 @@ static const char *const migrations[] = {
 	"    'CHECK (decision IN (''continue'', ''stop'', ''promote''))',"
 	"    'CHECK (decision = ''continue'' OR decision = ''stop'' OR decision = ''promote'')')"
 	"  WHERE type = 'table' AND name = 'rungs';"
-	"PRAGMA writable_schema = OFF;",
+	"PRAGMA writable_schema = OFF;"
+	/* Nothing reads events by sweep, and the index cost a B-tree insert (and a WAL page)
+	 * on every state change; an ad hoc query of one sweep's events scans the table. */
+	"DROP INDEX IF EXISTS events_sweep;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -451,11 +456,14 @@ store_open(const char *path, struct store **out, char **cause)
 	if (!sqlite_configured) {
 		sqlite_configured = true;
 		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+		/* After the setting: registering a VFS initialises SQLite. */
+		store_vfs_register();
 	}
 	/* A store's connection is used by one thread only (the flush thread of the scheduler
-	 * touches the WAL file, not SQLite), so it needs no per-call mutex. */
+	 * touches the WAL file, not SQLite), so it needs no per-call mutex. Through the VFS
+	 * that writes a commit's WAL frames in one write (store-vfs.h). */
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	    SQLITE_OPEN_NOMUTEX, NULL);
+	    SQLITE_OPEN_NOMUTEX, store_vfs_name());
 	if (rc != SQLITE_OK) {
 		if (st->db == NULL)
 			*cause = xasprintf("%s: cannot open database: out of memory", path);
