@@ -18,11 +18,11 @@
  * order in which a byte's contents reach the file never changes, and a commit whose last
  * write rewrites checksums (walRewriteChecksums) leaves nothing behind. The default VFS
  * takes at most STORE_VFS_WRITE_MAX bytes a write, so a larger write-out goes in pieces.
- * Every other method of a WAL
- * file writes out first. So does a lock or barrier on the wal-index (the main database
- * file's xShmLock and xShmBarrier): a write lock is never released with bytes still gathered,
- * which could later land over another writer's frames. A write that fails there, where no
- * error can be returned, fails the WAL file's next method instead. */
+ * Every other method of a WAL file writes out first. So does a lock or barrier on the
+ * wal-index (the main database file's xShmLock and xShmBarrier): a write lock is never
+ * released with bytes still gathered, which could later land over another writer's frames.
+ * A write that fails there, where no error can be returned, fails the WAL file's next method
+ * instead. */
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
