@@ -135,6 +135,16 @@ wal_settle_later(struct vfs_file *w)
 		w->deferred_rc = rc;
 }
 
+/* The body of a WAL method that only passes the call on: the write-out (or the failure kept
+ * from one) first, then the call. */
+#define SETTLED(file, call) do {					\
+	int settled_rc_ = wal_settle((struct vfs_file *)(file));		\
+									\
+	if (settled_rc_ != SQLITE_OK)					\
+		return settled_rc_;					\
+	return call;							\
+} while (0)
+
 /* ------------------------------------------------------------------------------------------
  * Methods that only pass the call on: every file but a WAL's (and a WAL's sector size and
  * device characteristics, which report rather than act).
@@ -437,11 +447,7 @@ wal_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 off)
 static int
 wal_read(sqlite3_file *file, void *data, int amt, sqlite3_int64 off)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_read(file, data, amt, off);
+	SETTLED(file, pass_read(file, data, amt, off));
 }
 
 static int
@@ -460,81 +466,49 @@ wal_truncate(sqlite3_file *file, sqlite3_int64 size)
 static int
 wal_sync(sqlite3_file *file, int flags)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_sync(file, flags);
+	SETTLED(file, pass_sync(file, flags));
 }
 
 static int
 wal_file_size(sqlite3_file *file, sqlite3_int64 *size)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_file_size(file, size);
+	SETTLED(file, pass_file_size(file, size));
 }
 
 static int
 wal_lock(sqlite3_file *file, int lock)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_lock(file, lock);
+	SETTLED(file, pass_lock(file, lock));
 }
 
 static int
 wal_unlock(sqlite3_file *file, int lock)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_unlock(file, lock);
+	SETTLED(file, pass_unlock(file, lock));
 }
 
 static int
 wal_check_reserved_lock(sqlite3_file *file, int *out)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_check_reserved_lock(file, out);
+	SETTLED(file, pass_check_reserved_lock(file, out));
 }
 
 static int
 wal_file_control(sqlite3_file *file, int op, void *arg)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_file_control(file, op, arg);
+	SETTLED(file, pass_file_control(file, op, arg));
 }
 
 static int
 wal_shm_map(sqlite3_file *file, int page, int size, int extend, void volatile **out)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_shm_map(file, page, size, extend, out);
+	SETTLED(file, pass_shm_map(file, page, size, extend, out));
 }
 
 static int
 wal_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_shm_lock(file, offset, n, flags);
+	SETTLED(file, pass_shm_lock(file, offset, n, flags));
 }
 
 static void
@@ -547,11 +521,7 @@ wal_shm_barrier(sqlite3_file *file)
 static int
 wal_shm_unmap(sqlite3_file *file, int delete_flag)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_shm_unmap(file, delete_flag);
+	SETTLED(file, pass_shm_unmap(file, delete_flag));
 }
 
 static int
@@ -568,11 +538,7 @@ wal_fetch(sqlite3_file *file, sqlite3_int64 off, int amt, void **out)
 static int
 wal_unfetch(sqlite3_file *file, sqlite3_int64 off, void *page)
 {
-	int rc;
-
-	if ((rc = wal_settle((struct vfs_file *)file)) != SQLITE_OK)
-		return rc;
-	return pass_unfetch(file, off, page);
+	SETTLED(file, pass_unfetch(file, off, page));
 }
 
 static const sqlite3_io_methods wal_methods = {
