@@ -11,6 +11,8 @@
  * queue grows), pair latency percentiles, the server's group-commit batch size (from its
  * "stopped after N requests, M commits" line) and its peak RSS (VmHWM) with the trials stored.
  * The figures also go to DIR/bench_api.results, which bench-scheduler.sh puts in its table.
+ * Then, unless BENCH_API_ONLY is set, the same client against floor_server (built next to
+ * this program): a bare evhttp server, the HTTP layer's cost on this machine on its own.
  * Usage: bench_api [DIR]; BIN names the directory of the binaries (default ./bin),
  * BENCH_API_PAIRS the pairs per run (default 50000), BENCH_API_ONLY=100000 (or 1000000) runs
  * one backlog only, for quick experiments. */
@@ -469,7 +471,9 @@ main(int argc, char **argv)
 	const char *env_pairs = getenv("BENCH_API_PAIRS");
 	char *spotsweep = xasprintf("%s/spotsweep", bin);
 	static const long backlogs[] = { 100000, 1000000 };
-	struct run_result r[2];
+	struct run_result r[2], floor = { 0 };
+	const char *slash;
+	char *floor_path;
 	long pairs = DEFAULT_PAIRS, v;
 	size_t i;
 
@@ -492,6 +496,13 @@ main(int argc, char **argv)
 		one_backlog(dir, spotsweep, backlogs[i], pairs, &r[i]);
 	}
 	write_results(dir, r, 2);
+	/* The HTTP floor: the same client against floor_server (next to this program), a bare
+	 * evhttp server that stores nothing. */
+	slash = strrchr(argv[0], '/');
+	floor_path = slash != NULL ? xasprintf("%.*s/floor_server", (int)(slash - argv[0]),
+	    argv[0]) : xstrdup("./floor_server");
+	if (getenv("BENCH_API_ONLY") == NULL && access(floor_path, X_OK) == 0)
+		one_backlog(dir, floor_path, backlogs[0], pairs, &floor);
 
 	printf("API round trips: %d keep-alive connections, lease + finish pairs against "
 	    "`spotsweep serve`\n", NCONNS);
@@ -532,11 +543,16 @@ main(int argc, char **argv)
 	    r[0].pairs > 0 && r[1].pairs > 0 && r[0].server_cpu_s > 0 ?
 	    (r[1].server_cpu_s / (double)r[1].pairs) / (r[0].server_cpu_s / (double)r[0].pairs) :
 	    0);
+	if (floor.pairs > 0)
+		printf("  %-34s %14.0f pairs/s, %.0f us server CPU per pair (bare evhttp,"
+		    " same client: the HTTP floor)\n", "floor_server", floor.rate,
+		    floor.server_cpu_s / (double)floor.pairs * 1e6);
 	for (i = 0; i < 2; i++) {
 		if (r[i].errors > 0 || r[i].no_work > 0)
 			printf("  warning: %ld unexpected answers, %ld empty leases with %ld pending\n",
 			    r[i].errors, r[i].no_work, r[i].trials);
 	}
+	free(floor_path);
 	free(spotsweep);
-	return r[0].errors == 0 && r[1].errors == 0 ? 0 : 1;
+	return r[0].errors == 0 && r[1].errors == 0 && floor.errors == 0 ? 0 : 1;
 }
