@@ -89,10 +89,13 @@ wait_exit "$AGENT_PID" 30 || fail "agent a1 did not stop"
 # 2. resume_pruned. One slot: trial 2 reaches step 3 after trial 1, which is better, and is
 # stopped (top 1 of 2); trial 3 is stopped too (top 1 of 3); trial 4 makes rung 0 four
 # trials, whose top 2 holds trial 2 again: it is promoted and resumes from its checkpoint.
+# Steps of 0.2 s: a trial's first heartbeat (1 s after it starts) must come between rung 0
+# (step 3) and rung 1 (step 9), or a report crossing both judges it at rung 1 only; at 0.1 s
+# a fast start-up put step 9 before that heartbeat.
 cat >"$T/resume.json" <<JSON
 {
   "name": "it-resume-pruned",
-  "command": "$RECORD_PID exec python3 $TRAIN --lr {lr} --steps 27 --step-s 0.1 --ckpt-every 2",
+  "command": "$RECORD_PID exec python3 $TRAIN --lr {lr} --steps 27 --step-s 0.2 --ckpt-every 2",
   "method": "grid",
   "parameters": {"lr": {"values": [0.001, 0.01, 0.1, 1, 0.00001, 10]}},
   "metric": {"name": "train_loss", "goal": "minimize"},
