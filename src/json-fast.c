@@ -21,8 +21,9 @@
 
 struct cursor {
 	const char	*p, *end;
-	char		*scratch;	/* a string's bytes after unescaping */
-	size_t		 cap;
+	char		*scratch;	/* a string's bytes after unescaping: inline, or */
+	size_t		 cap;		/* on the heap once a string outgrew it */
+	char		 inline_scratch[256];
 };
 
 static json_t *parse_value(struct cursor *c, int depth);
@@ -69,11 +70,14 @@ parse_string(struct cursor *c, size_t *len)
 			}
 		}
 		if (n == c->cap) {
-			size_t cap = c->cap ? c->cap * 2 : 256;
-			char *grown = realloc(c->scratch, cap);
+			size_t cap = c->cap * 2;
+			char *grown = c->scratch == c->inline_scratch ? malloc(cap) :
+			    realloc(c->scratch, cap);
 
 			if (grown == NULL)
 				return false;
+			if (c->scratch == c->inline_scratch)
+				memcpy(grown, c->inline_scratch, n);
 			c->scratch = grown;
 			c->cap = cap;
 		}
@@ -266,7 +270,7 @@ parse_value(struct cursor *c, int depth)
 		c->p++;
 		if (!parse_string(c, &len))
 			return NULL;
-		return json_stringn_nocheck(c->scratch != NULL ? c->scratch : "", len);
+		return json_stringn_nocheck(c->scratch, len);
 	case 't':
 		return literal(c, "true", 4) ? json_true() : NULL;
 	case 'f':
@@ -281,9 +285,13 @@ parse_value(struct cursor *c, int depth)
 json_t *
 json_parse_fast(const char *data, size_t len)
 {
-	struct cursor c = { data, data + len, NULL, 0 };
+	struct cursor c;
 	json_t *v = NULL;
 
+	c.p = data;
+	c.end = data + len;
+	c.scratch = c.inline_scratch;
+	c.cap = sizeof c.inline_scratch;
 	skip_ws(&c);
 	if (c.p < c.end && *c.p == '{')
 		v = parse_value(&c, 0);
@@ -294,6 +302,7 @@ json_parse_fast(const char *data, size_t len)
 			v = NULL;
 		}
 	}
-	free(c.scratch);
+	if (c.scratch != c.inline_scratch)
+		free(c.scratch);
 	return v;
 }
