@@ -24,10 +24,8 @@
 #include "spotsweep/trial.h"
 #include "spotsweep/xmalloc.h"
 
-/* The sweeps.n_<state> counter update below numbers the states in enum order. */
-_Static_assert(TRIAL_PENDING == 0 && TRIAL_RUNNING == 1 && TRIAL_SUCCEEDED == 2 &&
-    TRIAL_PRUNED == 3 && TRIAL_ABANDONED == 4 && TRIAL_CANCELLED == 5 &&
-    TRIAL_STATE_MAX == 6, "sweep counters follow enum trial_state");
+/* The sweeps.n_<state> counters are named after state_names (count_move_sql). */
+_Static_assert(TRIAL_STATE_MAX == 6, "a sweep counter for each trial state");
 
 /* Pending trials abandoned per call once their sweep's deadline passed: keeps a tick short. */
 #define DEADLINE_BATCH	5000
@@ -235,6 +233,22 @@ trial_sweep_settle(struct store *st, int64_t sweep_id, double now, char **cause)
 	return sweep_check_done(st, sweep_id, now, cause) == 0 ? TRIAL_OK : TRIAL_ERROR;
 }
 
+/* The UPDATE that moves trials from one counter to another, one text per pair of states:
+ * a statement naming the two columns runs in a third of the time of one that computes all
+ * six from the states (~3% of the scheduler's CPU, on every lease and finish). Built once;
+ * the texts live as long as the process, as the statement cache wants. */
+static const char *
+count_move_sql(enum trial_state from, enum trial_state to)
+{
+	static char *sql[TRIAL_STATE_MAX][TRIAL_STATE_MAX];
+
+	if (sql[from][to] == NULL)
+		sql[from][to] = xasprintf("UPDATE sweeps SET n_%s = n_%s - ?2, n_%s = n_%s + ?2"
+		    " WHERE id = ?1", state_names[from], state_names[from], state_names[to],
+		    state_names[to]);
+	return sql[from][to];
+}
+
 /* Moves n trials of a sweep between counters, in the statement that also knows nothing of
  * the trials themselves: callers pair it with the trials UPDATE. *busy (if non-NULL): the
  * sweep's pending and running trials afterwards. That is read by a second statement rather
@@ -247,22 +261,14 @@ count_move(struct store *st, int64_t sweep_id, enum trial_state from, enum trial
 	sqlite3_stmt *stmt;
 	int rc;
 
-	stmt = store_stmt(st, "UPDATE sweeps SET"
-	    " n_pending = n_pending + ?4 * ((?3 = 0) - (?2 = 0)),"
-	    " n_running = n_running + ?4 * ((?3 = 1) - (?2 = 1)),"
-	    " n_succeeded = n_succeeded + ?4 * ((?3 = 2) - (?2 = 2)),"
-	    " n_pruned = n_pruned + ?4 * ((?3 = 3) - (?2 = 3)),"
-	    " n_abandoned = n_abandoned + ?4 * ((?3 = 4) - (?2 = 4)),"
-	    " n_cancelled = n_cancelled + ?4 * ((?3 = 5) - (?2 = 5))"
-	    " WHERE id = ?1", cause);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, sweep_id);
-	sqlite3_bind_int(stmt, 2, (int)from);
-	sqlite3_bind_int(stmt, 3, (int)to);
-	sqlite3_bind_int64(stmt, 4, n);
-	if (store_step_done(st, stmt, "counting trial states", cause) != 0)
-		return -1;
+	if (from != to) {
+		if ((stmt = store_stmt(st, count_move_sql(from, to), cause)) == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, sweep_id);
+		sqlite3_bind_int64(stmt, 2, n);
+		if (store_step_done(st, stmt, "counting trial states", cause) != 0)
+			return -1;
+	}
 	if (busy == NULL)
 		return 0;
 	stmt = store_stmt(st, "SELECT n_pending + n_running FROM sweeps WHERE id = ?", cause);
