@@ -203,6 +203,11 @@ trial_load(struct store *st, int64_t trial_id, struct trial_ctx *c, char **cause
 	c->cur.gpus = sqlite3_column_int64(stmt, 19);
 	c->cur.price = sqlite3_column_double(stmt, 20);
 	sqlite3_reset(stmt);
+	c->loaded.valid = true;
+	c->loaded.attempts = c->attempts;
+	c->loaded.preemptions = c->preemptions;
+	c->loaded.failures = c->failures;
+	c->loaded.not_before = c->not_before;
 	return TRIAL_OK;
 }
 
@@ -282,6 +287,63 @@ count_move(struct store *st, int64_t sweep_id, enum trial_state from, enum trial
 	return 0;
 }
 
+/* The column groups write_row sets. SQLite maintains an index on every UPDATE that names one
+ * of its columns (or one its WHERE reads), whether or not the value changes, so each
+ * operation gets a statement naming only what it changes: a lease does not touch
+ * trials_step, a heartbeat not trials_pending. */
+enum {
+	ROW_STATE = 1,		/* state, reason, finished_at */
+	ROW_COUNTS = 2,		/* attempts, preemptions, failures, not_before */
+	ROW_LEASE = 4,		/* started_at (if unset), last_pool */
+	ROW_COMPUTE = 8,	/* runtime_s, gpu_hours, cost_usd */
+	ROW_METRICS = 16,	/* last_metrics */
+	ROW_VALUE = 32,
+	ROW_STEP = 64,
+	ROW_COMBINATIONS = 128
+};
+
+/* The UPDATE for a combination of groups; the parameters are numbered as in write_row
+ * whichever are used. Built once per combination, kept for the process's life (the
+ * statement cache keys on the text's address). */
+static const char *
+write_row_sql(unsigned groups)
+{
+	static char *sql[ROW_COMBINATIONS];
+	static const struct {
+		unsigned	 group;
+		const char	*set;
+	} parts[] = {
+		{ ROW_STATE, "state = ?3, reason = ?4,"
+		    " finished_at = CASE WHEN ?6 THEN ?7 ELSE NULL END" },
+		{ ROW_COUNTS, "attempts = ?8, preemptions = ?9, failures = ?10, not_before = ?11" },
+		{ ROW_LEASE, "started_at = coalesce(started_at, ?13), last_pool = ?14" },
+		{ ROW_COMPUTE, "runtime_s = runtime_s + ?15, gpu_hours = gpu_hours + ?16,"
+		    " cost_usd = cost_usd + ?17" },
+		{ ROW_METRICS, "last_metrics = ?19" },
+		{ ROW_VALUE, "value = ?21" },
+		{ ROW_STEP, "step = CASE WHEN step IS NULL OR step < ?22 THEN ?22 ELSE step END" },
+	};
+	struct buf b = { 0 };
+	size_t i;
+
+	if (sql[groups] != NULL)
+		return sql[groups];
+	buf_adds(&b, "UPDATE trials SET ");
+	/* Nothing to change still checks the row is in the state the caller read. */
+	if (groups == 0)
+		buf_adds(&b, "failures = failures");
+	for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		if (!(groups & parts[i].group))
+			continue;
+		if (b.data[b.len - 1] != ' ')
+			buf_adds(&b, ", ");
+		buf_adds(&b, parts[i].set);
+	}
+	buf_adds(&b, " WHERE id = ?1 AND state = ?2");
+	sql[groups] = buf_steal(&b);
+	return sql[groups];
+}
+
 /* Writes the trial's row: its counters and not_before, the deltas in c->row, and, when
  * change is set, the new state with reason and finished_at. The one UPDATE of a trial an
  * operation makes. */
@@ -290,45 +352,56 @@ write_row(struct store *st, struct trial_ctx *c, bool change, enum trial_state t
     const char *reason, double now, char **cause)
 {
 	sqlite3_stmt *stmt;
+	unsigned groups = 0;
 
-	stmt = store_stmt(st, "UPDATE trials SET"
-	    " state = CASE WHEN ?5 THEN ?3 ELSE state END,"
-	    " reason = CASE WHEN ?5 THEN ?4 ELSE reason END,"
-	    " finished_at = CASE WHEN NOT ?5 THEN finished_at WHEN ?6 THEN ?7 ELSE NULL END,"
-	    " attempts = ?8, preemptions = ?9, failures = ?10, not_before = ?11,"
-	    " started_at = CASE WHEN ?12 THEN coalesce(started_at, ?13) ELSE started_at END,"
-	    " last_pool = CASE WHEN ?12 THEN ?14 ELSE last_pool END,"
-	    " runtime_s = runtime_s + ?15, gpu_hours = gpu_hours + ?16,"
-	    " cost_usd = cost_usd + ?17,"
-	    " last_metrics = CASE WHEN ?18 THEN ?19 ELSE last_metrics END,"
-	    " value = CASE WHEN ?20 THEN ?21 ELSE value END,"
-	    " step = CASE WHEN ?22 < 0 THEN step WHEN step IS NULL OR step < ?22 THEN ?22"
-	    " ELSE step END"
-	    " WHERE id = ?1 AND state = ?2", cause);
-	if (stmt == NULL)
+	if (change)
+		groups |= ROW_STATE;
+	if (!c->loaded.valid || c->attempts != c->loaded.attempts ||
+	    c->preemptions != c->loaded.preemptions || c->failures != c->loaded.failures ||
+	    c->not_before != c->loaded.not_before)
+		groups |= ROW_COUNTS;
+	if (c->row.lease)
+		groups |= ROW_LEASE;
+	if (c->row.runtime_s != 0 || c->row.gpu_hours != 0 || c->row.cost_usd != 0)
+		groups |= ROW_COMPUTE;
+	if (c->row.metrics)
+		groups |= ROW_METRICS;
+	if (c->row.has_value)
+		groups |= ROW_VALUE;
+	if (c->row.step >= 0)
+		groups |= ROW_STEP;
+	if ((stmt = store_stmt(st, write_row_sql(groups), cause)) == NULL)
 		return -1;
+	/* Only the parameters the statement has: binding past them is an error. */
 	sqlite3_bind_int64(stmt, 1, c->id);
 	store_bind_text(stmt, 2, trial_state_name(c->state));
-	store_bind_text(stmt, 3, trial_state_name(to));
-	store_bind_text(stmt, 4, reason);
-	sqlite3_bind_int(stmt, 5, change);
-	sqlite3_bind_int(stmt, 6, trial_state_final(to));
-	sqlite3_bind_double(stmt, 7, now);
-	sqlite3_bind_int64(stmt, 8, c->attempts);
-	sqlite3_bind_int64(stmt, 9, c->preemptions);
-	sqlite3_bind_int64(stmt, 10, c->failures);
-	sqlite3_bind_double(stmt, 11, c->not_before);
-	sqlite3_bind_int(stmt, 12, c->row.lease);
-	sqlite3_bind_double(stmt, 13, c->row.started_at);
-	store_bind_text(stmt, 14, c->row.pool);
-	sqlite3_bind_double(stmt, 15, c->row.runtime_s);
-	sqlite3_bind_double(stmt, 16, c->row.gpu_hours);
-	sqlite3_bind_double(stmt, 17, c->row.cost_usd);
-	sqlite3_bind_int(stmt, 18, c->row.metrics);
-	store_bind_text(stmt, 19, c->last_metrics);
-	sqlite3_bind_int(stmt, 20, c->row.has_value);
-	sqlite3_bind_double(stmt, 21, c->row.value);
-	sqlite3_bind_int64(stmt, 22, c->row.step);
+	if (groups & ROW_STATE) {
+		store_bind_text(stmt, 3, trial_state_name(to));
+		store_bind_text(stmt, 4, reason);
+		sqlite3_bind_int(stmt, 6, trial_state_final(to));
+		sqlite3_bind_double(stmt, 7, now);
+	}
+	if (groups & ROW_COUNTS) {
+		sqlite3_bind_int64(stmt, 8, c->attempts);
+		sqlite3_bind_int64(stmt, 9, c->preemptions);
+		sqlite3_bind_int64(stmt, 10, c->failures);
+		sqlite3_bind_double(stmt, 11, c->not_before);
+	}
+	if (groups & ROW_LEASE) {
+		sqlite3_bind_double(stmt, 13, c->row.started_at);
+		store_bind_text(stmt, 14, c->row.pool);
+	}
+	if (groups & ROW_COMPUTE) {
+		sqlite3_bind_double(stmt, 15, c->row.runtime_s);
+		sqlite3_bind_double(stmt, 16, c->row.gpu_hours);
+		sqlite3_bind_double(stmt, 17, c->row.cost_usd);
+	}
+	if (groups & ROW_METRICS)
+		store_bind_text(stmt, 19, c->last_metrics);
+	if (groups & ROW_VALUE)
+		sqlite3_bind_double(stmt, 21, c->row.value);
+	if (groups & ROW_STEP)
+		sqlite3_bind_int64(stmt, 22, c->row.step);
 	if (store_step_done(st, stmt, "writing a trial", cause) != 0)
 		return -1;
 	if (sqlite3_changes(store_db(st)) != 1) {
@@ -337,6 +410,12 @@ write_row(struct store *st, struct trial_ctx *c, bool change, enum trial_state t
 	}
 	memset(&c->row, 0, sizeof c->row);
 	c->row.step = -1;
+	/* What the row now holds. */
+	c->loaded.valid = true;
+	c->loaded.attempts = c->attempts;
+	c->loaded.preemptions = c->preemptions;
+	c->loaded.failures = c->failures;
+	c->loaded.not_before = c->not_before;
 	return 0;
 }
 

@@ -55,6 +55,14 @@ struct trial_ctx {
 		double		 value;
 		int64_t		 step;		/* -1: none reported */
 	} row;
+
+	/* The counters as the row holds them (trial_load, write_row): write_row writes the
+	 * counters only when they differ. Not valid: always written. */
+	struct {
+		bool		 valid;
+		int64_t		 attempts, preemptions, failures;
+		double		 not_before;
+	} loaded;
 };
 
 /* Frees what c holds and empties it. */
