@@ -143,12 +143,15 @@ cmd_workers_exec(const struct cmd_entry *self, struct cmd_args *args)
 		json_decref(arr);
 		return EXIT_RUNTIME;
 	}
+	/* The running attempts are counted in one pass over the open ones (attempts_open). */
 	stmt = store_stmt(st, "SELECT w.id, w.name, w.pool, w.pool_class, w.slots,"
-	    " (SELECT count(*) FROM attempts a WHERE a.worker_id = w.id AND a.outcome IS NULL),"
+	    " coalesce(r.n, 0),"
 	    " w.state, coalesce(w.last_seen, 0), w.last_error,"
 	    " CASE WHEN w.state = 'down' THEN w.down_until ELSE 0 END,"
 	    " j.job_id, j.state, j.reason, j.node"
-	    " FROM workers w LEFT JOIN slurm_jobs j ON j.id ="
+	    " FROM workers w LEFT JOIN (SELECT worker_id, count(*) AS n FROM attempts"
+	    "   WHERE outcome IS NULL GROUP BY worker_id) r ON r.worker_id = w.id"
+	    " LEFT JOIN slurm_jobs j ON j.id ="
 	    "   (SELECT max(k.id) FROM slurm_jobs k WHERE k.worker_id = w.id)"
 	    " WHERE ?1 OR j.id IS NULL OR j.ended_at IS NULL ORDER BY w.id", &cause);
 	if (stmt == NULL)

@@ -250,6 +250,11 @@ static const char *const migrations[] = {
 	/* Nothing reads events by sweep, and the index cost a B-tree insert (and a WAL page)
 	 * on every state change; an ad hoc query of one sweep's events scans the table. */
 	"DROP INDEX IF EXISTS events_sweep;",
+	/* 3 -> 4: no index of a worker's open attempts. Only `spotsweep workers` and the SSH
+	 * dispatcher's orphan check ask, and they scan attempts_open (the open attempts, as
+	 * many as trials running); the index cost an insert, a delete and a WAL page on every
+	 * lease and finish. */
+	"DROP INDEX IF EXISTS attempts_worker;",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -170,7 +170,8 @@ exec_rc(struct store *st, const char *sql)
 }
 
 /* The states' CHECKs (written as ORs since schema 3, see store.c) refuse what they did as IN
- * lists and accept every state; a database of schema 2 is migrated to that form. */
+ * lists and accept every state; a database of schema 2 is migrated to that form, without the
+ * indexes schemas 3 and 4 dropped. */
 START_TEST(test_check_constraints)
 {
 	static const struct {
@@ -208,6 +209,9 @@ START_TEST(test_check_constraints)
 		ck_assert_int_eq(count(st, "SELECT count(*) FROM sqlite_schema WHERE sql LIKE"
 		    " '%CHECK (state IN%' OR sql LIKE '%CHECK (outcome IN%'"
 		    " OR sql LIKE '%CHECK (decision IN%'"), 0);
+		/* Schema 3 dropped events_sweep, schema 4 attempts_worker. */
+		ck_assert_int_eq(count(st, "SELECT count(*) FROM sqlite_schema WHERE name IN"
+		    " ('events_sweep', 'attempts_worker')"), 0);
 		for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 			ck_assert_int_eq(exec_rc(st, "BEGIN"), SQLITE_OK);
 			ck_assert_msg((exec_rc(st, cases[i].sql) & 0xff) == cases[i].rc,
@@ -222,7 +226,10 @@ START_TEST(test_check_constraints)
 		    " ''abandoned'' OR state = ''cancelled''', 'state IN    (''pending'', ''running'',"
 		    " ''succeeded'', ''pruned'', ''abandoned'', ''cancelled'')') WHERE name ="
 		    " 'trials';"
-		    "PRAGMA writable_schema = OFF; PRAGMA user_version = 2;"), SQLITE_OK);
+		    "PRAGMA writable_schema = OFF;"
+		    "CREATE INDEX attempts_worker ON attempts(worker_id) WHERE outcome IS NULL;"
+		    "CREATE INDEX events_sweep ON events(sweep_id, id);"
+		    "PRAGMA user_version = 2;"), SQLITE_OK);
 		ck_assert_int_eq(count(st, "SELECT count(*) FROM sqlite_schema WHERE name ="
 		    " 'trials' AND sql LIKE '%CHECK (state IN    (%'"), 1);
 		store_close(st);
