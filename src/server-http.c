@@ -209,15 +209,8 @@ commit_batch(evutil_socket_t fd, short what, void *arg)
 	size_t i, kept = 0;
 
 	(void)fd;
-	/* A batch whose replies all wait for the disk gains nothing from committing while a
-	 * flush is under way: its replies could not leave before the next flush anyway. It
-	 * commits when that flush is reported (on_flushed), with what arrived meanwhile: fewer,
-	 * larger commits, the same latency. what is 0 when the commit must happen now. */
-	if (what != 0 && srv->flush != NULL && !srv->batch_has_early &&
-	    srv->commit_hook == NULL && store_flush_pending(srv->flush))
-		return;
+	(void)what;
 	srv->commit_scheduled = false;
-	srv->batch_has_early = false;
 	srv->last_commit_ok = true;
 	if (store_in_transaction(srv->st)) {
 		double started = now_mono();
@@ -286,9 +279,6 @@ on_flushed(void *arg, uint64_t gen, bool ok)
 	srv->npending = kept;
 	if (srv->commit_hook != NULL)
 		srv->commit_hook(srv->commit_hook_arg, ok, 0, gen);
-	/* A batch held back for this flush (commit_batch). */
-	if (srv->commit_scheduled)
-		commit_batch(-1, EV_TIMEOUT, srv);
 }
 
 uint64_t
@@ -545,8 +535,6 @@ dispatch_request(struct req_ctx *ctx, enum evhttp_cmd_type method,
 		}
 		r->handler(ctx);
 		end_write(srv, ctx->replied && ctx->status < 400);
-		if (ctx->early)
-			srv->batch_has_early = true;
 	} else
 		r->handler(ctx);
 	json_decref(ctx->body);

@@ -267,13 +267,6 @@ store_flush_thread(const struct store_flush *f)
 	return f->thread;
 }
 
-bool
-store_flush_pending(const struct store_flush *f)
-{
-	/* Both are the loop's own. */
-	return atomic_load(&f->requested) > f->reported && !f->reported_failure;
-}
-
 uint64_t
 store_flush_next_gen(const struct store_flush *f)
 {

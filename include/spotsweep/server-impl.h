@@ -58,7 +58,6 @@ struct server {
 
 	struct event		*commit_ev;
 	bool			 commit_scheduled;
-	bool			 batch_has_early;	/* the open batch holds an early reply */
 	struct pending_reply	*pending;
 	size_t			 npending, cap_pending;
 

@@ -27,8 +27,6 @@ int store_flush_create(struct store *st, struct event_base *base, store_flush_do
     void *arg, struct store_flush **out, char **cause);
 /* After a commit: the generation that covers it, which the thread is asked to flush. */
 uint64_t store_flush_request(struct store_flush *f);
-/* True while a requested flush has not been reported through done yet. */
-bool store_flush_pending(const struct store_flush *f);
 /* The generation the next store_flush_request will return. */
 uint64_t store_flush_next_gen(const struct store_flush *f);
 /* How many flushes were made and the seconds they took, for the scheduler's figures. */
