@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -87,22 +88,44 @@ status_reason(int status)
 	}
 }
 
+/* Writes what evhttp queued on the connection now, and when it all went, tells evhttp the
+ * reply is out (its write callback: the request is freed and the connection reads the next
+ * one). Left to itself evhttp waits for the socket to be reported writable in the next loop
+ * iteration before writing, a round through epoll per reply. What the socket does not take
+ * at once goes out the usual way. */
+static void
+write_through(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
+
+	while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+		;
+	if (evbuffer_get_length(out) == 0)
+		bufferevent_trigger(bev, EV_WRITE, 0);
+}
+
 static void
 send_now(struct evhttp_request *req, int status, const char *body)
 {
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) :
+	    NULL;
 	struct evbuffer *out;
 
 	if (status == 204 || body == NULL) {
 		evhttp_send_reply(req, status, status_reason(status), NULL);
-		return;
+	} else {
+		out = evbuffer_new();
+		evbuffer_add(out, body, strlen(body));
+		evbuffer_add(out, "\n", 1);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+		    "application/json");
+		evhttp_send_reply(req, status, status_reason(status), out);
+		evbuffer_free(out);
 	}
-	out = evbuffer_new();
-	evbuffer_add(out, body, strlen(body));
-	evbuffer_add(out, "\n", 1);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "application/json");
-	evhttp_send_reply(req, status, status_reason(status), out);
-	evbuffer_free(out);
+	if (bev != NULL)
+		write_through(bev);
 }
 
 void
