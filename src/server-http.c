@@ -89,10 +89,12 @@ status_reason(int status)
 }
 
 /* Writes what evhttp queued on the connection now, and when it all went, tells evhttp the
- * reply is out (its write callback: the request is freed and the connection reads the next
- * one). Left to itself evhttp waits for the socket to be reported writable in the next loop
- * iteration before writing, a round through epoll per reply. What the socket does not take
- * at once goes out the usual way. */
+ * reply is out (its write callback: the request is freed, the connection reads the next one
+ * or, if it is to close, is freed). Left to itself evhttp waits for the socket to be
+ * reported writable in the next loop iteration before writing, a round through epoll per
+ * reply. What the socket does not take at once goes out the usual way. Only for replies sent
+ * from outside evhttp's own callbacks: inside a request's callback the request must outlive
+ * the reply. */
 static void
 write_through(struct bufferevent *bev)
 {
@@ -106,7 +108,7 @@ write_through(struct bufferevent *bev)
 }
 
 static void
-send_now(struct evhttp_request *req, int status, const char *body)
+send_now(struct evhttp_request *req, int status, const char *body, bool write_now)
 {
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev = evcon != NULL ? evhttp_connection_get_bufferevent(evcon) :
@@ -124,7 +126,7 @@ send_now(struct evhttp_request *req, int status, const char *body)
 		evhttp_send_reply(req, status, status_reason(status), out);
 		evbuffer_free(out);
 	}
-	if (bev != NULL)
+	if (write_now && bev != NULL)
 		write_through(bev);
 }
 
@@ -154,7 +156,7 @@ queue_reply(struct req_ctx *ctx, int status, char *body)
 		return;
 	}
 	if (!store_in_transaction(srv->st)) {
-		send_now(ctx->req, status, body);
+		send_now(ctx->req, status, body, false);
 		free(body);
 		return;
 	}
@@ -266,7 +268,8 @@ commit_batch(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		if (p->req != NULL)
-			send_now(p->req, ok ? p->status : 500, ok ? p->body : commit_failed);
+			send_now(p->req, ok ? p->status : 500, ok ? p->body : commit_failed,
+			    true);
 		free(p->body);
 	}
 	srv->npending = kept;
@@ -296,7 +299,7 @@ on_flushed(void *arg, uint64_t gen, bool ok)
 		}
 		if (p->req != NULL)
 			send_now(p->req, ok ? p->status : 500, ok ? p->body :
-			    "{\"error\":\"the store could not flush its changes to disk\"}");
+			    "{\"error\":\"the store could not flush its changes to disk\"}", true);
 		free(p->body);
 	}
 	srv->npending = kept;
@@ -573,19 +576,19 @@ dispatch(struct evhttp_request *req, void *arg)
 	struct req_ctx ctx;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 	double started = now_mono();
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.srv = arg;
 	ctx.req = req;
 	server_conns_request(ctx.srv, req);
-	dispatch_request(&ctx, evhttp_request_get_command(req),
+	dispatch_request(&ctx, method,
 	    evhttp_request_get_evhttp_uri(req),
 	    evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"),
 	    len > 0 && len <= SERVER_MAX_BODY ? (const char *)evbuffer_pullup(in, -1) : NULL,
 	    len);
-	server_metrics_request(ctx.srv, ctx.route, evhttp_request_get_command(req), ctx.status,
-	    now_mono() - started);
+	server_metrics_request(ctx.srv, ctx.route, method, ctx.status, now_mono() - started);
 }
 
 void
